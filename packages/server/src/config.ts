@@ -1,0 +1,171 @@
+/**
+ * The server's one configuration object. Every field states its unit and default; `normalizeConfig`
+ * fills defaults and validates once, returning a frozen object. Libraries never read the environment:
+ * the CLI maps flags, `FERRY_*` variables and a config file onto this shape.
+ */
+
+export type Durability = 'fsync' | 'none';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ServerConfig {
+  /** Directory for upload bytes and the SQLite database. Default `./ferry-data`. */
+  dataDir: string;
+  /** URL path of the tus endpoint; always ends with `/`. Default `/files/`. */
+  basePath: string;
+  /** Largest upload accepted, in bytes (advertised as `Tus-Max-Size`). Default 5 TiB (S3's object limit). */
+  maxSize: number;
+  /** Unfinished uploads expire this many seconds after their last write. Default 86400 (24 h). 0 = never. */
+  expirySeconds: number;
+  /** How often the sweeper removes expired uploads, in seconds. Default 60. */
+  sweepIntervalSeconds: number;
+  /**
+   * `fsync`: bytes are flushed to the disk before a write is acknowledged (survives power loss).
+   * `none`: bytes are in the OS page cache when acknowledged (survives a process crash / kill -9, not
+   * a power loss). Default `none` — see docs/storage.md for the measurement behind it.
+   */
+  durability: Durability;
+  /** Compute the SHA-256 of every upload while it streams in (recorded on the upload). Default false. */
+  hashUploads: boolean;
+  /** Build `Location` from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto`. Default false. */
+  trustProxy: boolean;
+  /** Origins allowed by CORS: `['*']` for any. Default `['*']`. */
+  corsOrigins: string[];
+  /** How long a request waits for another request's lock on the same upload, in ms. Default 3000. */
+  lockWaitMs: number;
+  /** A lock holder that received no body bytes for this long yields to a waiting request, in ms. Default 500. */
+  stallMs: number;
+  /** A PATCH body that sends nothing for this long is stopped (its bytes kept) with a 500, in ms. Default 60000. */
+  bodyTimeoutMs: number;
+  /** Largest total size of request headers, in bytes. Default 16384. */
+  maxHeaderBytes: number;
+  /** Largest `Upload-Metadata` header, in bytes. Default 4096. */
+  maxMetadataBytes: number;
+  /** On shutdown, how long in-flight requests may take to store what they received, in ms. Default 10000. */
+  shutdownTimeoutMs: number;
+  /** Log level for the JSON (pino) logs. Default `info`. */
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
+  dataDir: './ferry-data',
+  basePath: '/files/',
+  maxSize: 5 * 1024 ** 4,
+  expirySeconds: 86_400,
+  sweepIntervalSeconds: 60,
+  durability: 'none',
+  hashUploads: false,
+  trustProxy: false,
+  corsOrigins: ['*'],
+  lockWaitMs: 3000,
+  stallMs: 500,
+  bodyTimeoutMs: 60_000,
+  maxHeaderBytes: 16_384,
+  maxMetadataBytes: 4096,
+  shutdownTimeoutMs: 10_000,
+  logLevel: 'info',
+});
+
+/** Describes every field, for `--help` and docs. Kept next to the defaults so the two stay in step. */
+export const CONFIG_FIELDS: ReadonlyArray<{
+  key: keyof ServerConfig;
+  type: 'string' | 'integer' | 'boolean' | 'list' | 'enum';
+  values?: readonly string[];
+  description: string;
+}> = [
+  { key: 'dataDir', type: 'string', description: 'directory for upload bytes and the SQLite database' },
+  { key: 'basePath', type: 'string', description: 'URL path of the tus endpoint' },
+  { key: 'maxSize', type: 'integer', description: 'largest upload accepted, in bytes (Tus-Max-Size)' },
+  {
+    key: 'expirySeconds',
+    type: 'integer',
+    description: 'unfinished uploads expire after this many idle seconds (0 = never)',
+  },
+  { key: 'sweepIntervalSeconds', type: 'integer', description: 'seconds between sweeps of expired uploads' },
+  {
+    key: 'durability',
+    type: 'enum',
+    values: ['none', 'fsync'],
+    description: 'fsync: flush to disk before acknowledging; none: acknowledge once in the page cache',
+  },
+  {
+    key: 'hashUploads',
+    type: 'boolean',
+    description: 'compute the SHA-256 of every upload as it streams in',
+  },
+  {
+    key: 'trustProxy',
+    type: 'boolean',
+    description: 'build Location from Forwarded / X-Forwarded-* headers',
+  },
+  { key: 'corsOrigins', type: 'list', description: 'comma-separated origins allowed by CORS (* for any)' },
+  {
+    key: 'lockWaitMs',
+    type: 'integer',
+    description: 'ms a request waits for the lock held by another request',
+  },
+  { key: 'stallMs', type: 'integer', description: 'ms without body bytes after which a lock holder yields' },
+  {
+    key: 'bodyTimeoutMs',
+    type: 'integer',
+    description: 'ms without body bytes after which a PATCH is stopped (500)',
+  },
+  { key: 'maxHeaderBytes', type: 'integer', description: 'largest total size of request headers, in bytes' },
+  { key: 'maxMetadataBytes', type: 'integer', description: 'largest Upload-Metadata header, in bytes' },
+  {
+    key: 'shutdownTimeoutMs',
+    type: 'integer',
+    description: 'ms in-flight requests get to finish on shutdown',
+  },
+  {
+    key: 'logLevel',
+    type: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'log level of the JSON logs',
+  },
+];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Fills defaults, checks every field and freezes the result. Throws `ConfigError` naming the field. */
+export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<ServerConfig> {
+  const config: ServerConfig = { ...DEFAULT_CONFIG, corsOrigins: [...DEFAULT_CONFIG.corsOrigins] };
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_CONFIG)) throw new ConfigError(`unknown option "${key}"`);
+    (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  for (const field of CONFIG_FIELDS) {
+    const value = config[field.key];
+    const fail = (what: string) => {
+      throw new ConfigError(`option "${field.key}" ${what} (got ${JSON.stringify(value)})`);
+    };
+    switch (field.type) {
+      case 'integer':
+        if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+          fail('must be a non-negative integer');
+        break;
+      case 'boolean':
+        if (typeof value !== 'boolean') fail('must be true or false');
+        break;
+      case 'string':
+        if (typeof value !== 'string' || value === '') fail('must be a non-empty string');
+        break;
+      case 'list':
+        if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))
+          fail('must be a list of strings');
+        break;
+      case 'enum':
+        if (!field.values?.includes(value as string)) fail(`must be one of ${field.values?.join(', ')}`);
+        break;
+    }
+  }
+  if (!config.basePath.startsWith('/')) config.basePath = `/${config.basePath}`;
+  if (!config.basePath.endsWith('/')) config.basePath = `${config.basePath}/`;
+  if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
+  return Object.freeze(config);
+}

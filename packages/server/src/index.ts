@@ -1,0 +1,4 @@
+export * from './config.ts';
+export * from './meta/locker.ts';
+export * from './meta/meta-store.ts';
+export * from './stores/data-store.ts';

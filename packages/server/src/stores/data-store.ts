@@ -1,0 +1,100 @@
+/**
+ * DataStore: where the bytes of an upload live. The required core is small; everything else is an
+ * optional capability, discovered once (see `capabilitiesOf`) and used to build `Tus-Extension`.
+ */
+import type { Readable } from 'node:stream';
+
+/** The body of a write: a Node stream (fast path) or any async iterable of byte chunks. */
+export type ByteSource = Readable | AsyncIterable<Uint8Array>;
+
+export interface CreateDataOptions {
+  id: string;
+  /** The declared size in bytes, or `null` while the length is deferred. */
+  size: number | null;
+}
+
+export interface AppendOptions {
+  /** Stops reading the body; bytes written so far are kept and reported. */
+  signal?: AbortSignal;
+  /** Refuse (stop with `ERR_EXCEEDS_LENGTH`) once more than this many bytes arrive. */
+  maxBytes?: number;
+  /** Called with each chunk before it is written (checksums, progress); must not keep the chunk. */
+  onChunk?: (chunk: Uint8Array) => void;
+}
+
+export interface AppendResult {
+  /** Bytes durably handed to storage by this call (per the store's durability setting). */
+  bytesWritten: number;
+  /** Why the body ended early, if it did (abort, body error, limit); the bytes above are still kept. */
+  interruption?: unknown;
+}
+
+export interface DataStore {
+  /** A short name for logs and metrics ("fs", "s3"). */
+  readonly kind: string;
+  /** Prepares storage for a new upload; returns the storage key recorded with the upload. */
+  create(options: CreateDataOptions): Promise<string>;
+  /** Bytes durably stored for the upload: the truth behind every offset the server reports. */
+  getOffset(key: string): Promise<number>;
+  /**
+   * Writes `body` at `offset` (which must equal `getOffset`). Never throws for a body that breaks
+   * mid-way: it resolves with the bytes it wrote and the interruption, so no arrived byte is lost.
+   */
+  append(key: string, offset: number, body: ByteSource, options?: AppendOptions): Promise<AppendResult>;
+  /** Makes a complete upload a finished file (atomically visible). Returns the finished key. */
+  finalize(key: string, options: { id: string; size: number }): Promise<string>;
+}
+
+/** Can delete an upload's bytes (tus termination, expiry). */
+export interface Terminatable {
+  remove(key: string): Promise<void>;
+}
+
+/** Can drop bytes past an offset (a chunk whose checksum did not match is discarded). */
+export interface Truncatable {
+  truncate(key: string, offset: number): Promise<void>;
+}
+
+/** Accepts uploads whose length is only known at the end (tus creation-defer-length). */
+export interface LengthDeferrable {
+  readonly deferredLength: true;
+}
+
+export interface FileStat {
+  size: number;
+  modifiedAt: Date;
+}
+
+/** Serves finished files, whole or by byte range. */
+export interface Downloadable {
+  stat(finishedKey: string): Promise<FileStat>;
+  /** Streams bytes `start`..`end` inclusive. */
+  read(finishedKey: string, range: { start: number; end: number }, signal?: AbortSignal): Readable;
+}
+
+/** Joins finished partial uploads into a final one (tus concatenation). */
+export interface Concatenatable {
+  /** Builds the finished file `finalId` from finished files, in order; returns its finished key. */
+  concatenate(finalId: string, finishedKeys: string[]): Promise<string>;
+}
+
+export interface DataStoreCapabilities {
+  terminatable: (DataStore & Terminatable) | undefined;
+  truncatable: (DataStore & Truncatable) | undefined;
+  deferrable: boolean;
+  downloadable: (DataStore & Downloadable) | undefined;
+  concatenatable: (DataStore & Concatenatable) | undefined;
+}
+
+/** Finds a store's optional capabilities once, at construction. */
+export function capabilitiesOf(store: DataStore): DataStoreCapabilities {
+  const any = store as unknown as Record<string, unknown>;
+  const has = (name: string) => typeof any[name] === 'function';
+  return {
+    terminatable: has('remove') ? (store as DataStore & Terminatable) : undefined,
+    truncatable: has('truncate') ? (store as DataStore & Truncatable) : undefined,
+    deferrable: any['deferredLength'] === true,
+    downloadable: has('stat') && has('read') ? (store as DataStore & Downloadable) : undefined,
+    concatenatable: has('concatenate') ? (store as DataStore & Concatenatable) : undefined,
+  };
+}
