@@ -71,6 +71,10 @@ export const ERRORS = {
     status: 423,
     message: 'the upload is being written by another request; retry shortly',
   },
+  ERR_STATE_UNAVAILABLE: {
+    status: 423,
+    message: 'the state of the upload cannot be read right now; retry shortly (progress is kept)',
+  },
   ERR_LOCK_LOST: {
     status: 423,
     message: 'this request was stopped because a newer request took over the upload; what arrived was kept',

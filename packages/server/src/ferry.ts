@@ -1,0 +1,187 @@
+/**
+ * createFerry: wires the embedded defaults (fs bytes, SQLite records, in-process locks) or the
+ * stores an app passes, and exposes the node:http handler, the fetch adapter, a `listen` helper
+ * and a graceful `close`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { ERRORS } from '@ferry/protocol';
+import pino, { type Logger } from 'pino';
+import { normalizeConfig, type ServerConfig } from './config.ts';
+import { createFetchHandler, type FetchHandler } from './http/fetch-handler.ts';
+import { createNodeHandler, type NodeHandler } from './http/node-handler.ts';
+import { createRouter } from './http/router.ts';
+import type { Locker } from './meta/locker.ts';
+import { createMemoryLocker } from './meta/memory-locker.ts';
+import type { MetaStore } from './meta/meta-store.ts';
+import { createSqliteMetaStore } from './meta/sqlite/sqlite-meta-store.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createTusProtocol } from './protocols/tus/tus-protocol.ts';
+import { UploadService } from './service/upload-service.ts';
+import type { DataStore } from './stores/data-store.ts';
+import { createFsDataStore } from './stores/fs/fs-data-store.ts';
+
+export interface FerryOptions extends Partial<ServerConfig> {
+  /** Where bytes go. Default: the fs store in `<dataDir>/`. */
+  dataStore?: DataStore;
+  /** Where upload records go. Default: SQLite at `<dataDir>/ferry.db`. */
+  metaStore?: MetaStore;
+  /** One writer per upload. Default: in-process locks (one server process). */
+  locker?: Locker;
+  /** A pino logger. Default: JSON lines on stderr at `logLevel`. */
+  logger?: Logger;
+  /** The clock in epoch ms (tests). */
+  now?: () => number;
+}
+
+export interface Ferry {
+  readonly config: Readonly<ServerConfig>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly service: UploadService;
+  /** node:http handler; with Express `next`, paths that are not Ferry's are passed on. */
+  readonly handler: NodeHandler;
+  /** Fetch-style handler for Next.js route handlers, Hono and the like. */
+  readonly fetch: FetchHandler;
+  /** Starts an HTTP server on `host:port` (0 = any free port). */
+  listen(options: { host: string; port: number }): Promise<{ url: string; port: number; server: Server }>;
+  /** Removes expired uploads now (the server also does it every `sweepIntervalSeconds`). */
+  sweep(): Promise<number>;
+  /**
+   * Graceful shutdown: stop accepting, ask in-flight bodies to stop and store what they received,
+   * wait for their responses (at most `shutdownTimeoutMs`), then close the stores.
+   */
+  close(): Promise<void>;
+}
+
+export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
+  const { dataStore, metaStore, locker, logger: givenLogger, now, ...settings } = options;
+  const config = normalizeConfig(settings);
+  const logger = givenLogger ?? pino({ level: config.logLevel }, pino.destination({ fd: 2, sync: false }));
+  if (dataStore === undefined || metaStore === undefined) await mkdir(config.dataDir, { recursive: true });
+  const data =
+    dataStore ?? (await createFsDataStore({ directory: config.dataDir, durability: config.durability }));
+  const meta = metaStore ?? (await createSqliteMetaStore({ path: join(config.dataDir, 'ferry.db') }));
+  const locks = locker ?? createMemoryLocker();
+  const metrics = createMetrics(async () => (await meta.countByState()).uploading);
+  const service = new UploadService({
+    config,
+    dataStore: data,
+    metaStore: meta,
+    locker: locks,
+    logger,
+    metrics,
+    ...(now ? { now } : {}),
+  });
+  const tus = createTusProtocol(service, logger);
+  let ready = true;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const tracker = {
+    begin() {
+      inFlight += 1;
+    },
+    end() {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    },
+  };
+  const router = createRouter({ config, service, tus, metrics, logger, isReady: () => ready });
+  const handler = createNodeHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
+  const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy });
+
+  const sweep = async () => {
+    try {
+      return await service.sweep();
+    } catch (error) {
+      logger.error({ err: error }, 'expiry sweep failed');
+      return 0;
+    }
+  };
+  const sweeper =
+    config.sweepIntervalSeconds > 0
+      ? setInterval(() => void sweep(), config.sweepIntervalSeconds * 1000)
+      : undefined;
+  sweeper?.unref();
+
+  const servers = new Set<Server>();
+  let closing: Promise<void> | undefined;
+
+  async function shutdown(): Promise<void> {
+    ready = false;
+    clearInterval(sweeper);
+    for (const server of servers) {
+      server.close();
+      server.closeIdleConnections();
+    }
+    service.shutdown();
+    if (inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        setTimeout(resolve, config.shutdownTimeoutMs).unref();
+      });
+    }
+    for (const server of servers) server.closeAllConnections();
+    await locks.close();
+    await meta.close();
+    logger.info('ferry stopped');
+    logger.flush();
+  }
+
+  return {
+    config,
+    logger,
+    metrics,
+    service,
+    handler,
+    fetch,
+    sweep,
+    async listen({ host, port }) {
+      const server = createServer({
+        // Uploads are long: no total-request deadline (Node's default is 5 minutes); idle bodies are
+        // stopped by `bodyTimeoutMs` instead, and slow headers by `headersTimeout`.
+        requestTimeout: 0,
+        headersTimeout: 60_000,
+        keepAliveTimeout: 65_000,
+        maxHeaderSize: config.maxHeaderBytes,
+      });
+      server.on('request', handler);
+      server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+        answerClientError(error, socket),
+      );
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      servers.add(server);
+      const address = server.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return { url: `http://${shownHost}:${address.port}`, port: address.port, server };
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}
+
+/** Malformed or oversized requests never reach the handler: answer them in the same JSON shape. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const code = tooLarge ? 'ERR_HEADERS_TOO_LARGE' : 'ERR_BAD_REQUEST';
+  const status = ERRORS[code].status;
+  const body = JSON.stringify({ error: { code, message: ERRORS[code].message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,64 @@
+/** Prometheus metrics of one Ferry instance (its own registry, so several can live in one process). */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'method' | 'status'>;
+  readonly requestDuration: Histogram<'method'>;
+  readonly bytesReceived: Counter;
+  readonly uploadsCreated: Counter;
+  readonly uploadsFinished: Counter;
+  readonly uploadsTerminated: Counter;
+  readonly uploadsExpired: Counter;
+}
+
+export function createMetrics(activeUploads: () => Promise<number>): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const metrics: Metrics = {
+    registry,
+    requests: new Counter({
+      name: 'ferry_http_requests_total',
+      help: 'HTTP requests answered, by method and status code',
+      labelNames: ['method', 'status'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'ferry_http_request_duration_seconds',
+      help: 'Time from request start to the end of the response, by method',
+      labelNames: ['method'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    }),
+    bytesReceived: new Counter({
+      name: 'ferry_received_bytes_total',
+      help: 'Upload bytes received and stored',
+      registers,
+    }),
+    uploadsCreated: new Counter({ name: 'ferry_uploads_created_total', help: 'Uploads created', registers }),
+    uploadsFinished: new Counter({
+      name: 'ferry_uploads_finished_total',
+      help: 'Uploads finished',
+      registers,
+    }),
+    uploadsTerminated: new Counter({
+      name: 'ferry_uploads_terminated_total',
+      help: 'Uploads terminated by a client',
+      registers,
+    }),
+    uploadsExpired: new Counter({
+      name: 'ferry_uploads_expired_total',
+      help: 'Unfinished uploads removed by the expiry sweeper',
+      registers,
+    }),
+  };
+  new Gauge({
+    name: 'ferry_uploads_active',
+    help: 'Unfinished uploads currently recorded',
+    registers,
+    async collect() {
+      this.set(await activeUploads());
+    },
+  });
+  return metrics;
+}

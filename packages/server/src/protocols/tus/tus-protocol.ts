@@ -1,0 +1,245 @@
+/**
+ * tus 1.0.0 over the UploadService: core (HEAD, PATCH, OPTIONS), creation, creation-with-upload,
+ * creation-defer-length, expiration, checksum, termination and concatenation.
+ * Spec: https://tus.io/protocols/resumable-upload — wire details real clients rely on are noted inline.
+ */
+import {
+  CHECKSUM_ALGORITHMS,
+  formatMetadata,
+  isValidUploadId,
+  parseChecksum,
+  parseConcat,
+  parseMetadata,
+  parseNonNegativeInteger,
+  TUS_CONTENT_TYPE,
+  TUS_VERSION,
+  UploadError,
+} from '@ferry/protocol';
+import type { Logger } from 'pino';
+import { toUploadError } from '../../http/error-response.ts';
+import type { HttpRequest, HttpResponse } from '../../http/types.ts';
+import type { UploadRecord } from '../../meta/meta-store.ts';
+import type { AppendInput, UploadService } from '../../service/upload-service.ts';
+
+export interface TusProtocol {
+  /** The value of `Tus-Extension`, built from the store's capabilities. */
+  readonly extensions: string;
+  options(): HttpResponse;
+  create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
+  head(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  patch(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  terminate(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+}
+
+export function createTusProtocol(service: UploadService, logger: Logger): TusProtocol {
+  const { config, capabilities } = service;
+  const basePath = config.basePath;
+  const extensions = [
+    'creation',
+    'creation-with-upload',
+    capabilities.deferrable ? 'creation-defer-length' : undefined,
+    config.expirySeconds > 0 ? 'expiration' : undefined,
+    capabilities.truncatable ? 'checksum' : undefined,
+    capabilities.terminatable ? 'termination' : undefined,
+    capabilities.concatenatable ? 'concatenation' : undefined,
+  ]
+    .filter((name) => name !== undefined)
+    .join(',');
+
+  const uploadUrl = (request: HttpRequest, id: string) => `${request.origin}${basePath}${id}`;
+
+  function baseHeaders(record?: UploadRecord): Record<string, string> {
+    const headers: Record<string, string> = { 'tus-resumable': TUS_VERSION };
+    if (record && record.state === 'uploading' && record.expiresAt !== null) {
+      headers['upload-expires'] = new Date(record.expiresAt).toUTCString();
+    }
+    return headers;
+  }
+
+  function checkVersion(request: HttpRequest): void {
+    const version = request.header('tus-resumable');
+    if (version !== TUS_VERSION) {
+      throw new UploadError('ERR_UNSUPPORTED_VERSION', {
+        headers: { 'tus-version': TUS_VERSION },
+        details: { received: version ?? null },
+      });
+    }
+  }
+
+  function contentLength(request: HttpRequest): number | undefined {
+    const value = request.header('content-length');
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    return Number.isSafeInteger(parsed) && parsed >= 0 ? parsed : undefined;
+  }
+
+  /** Accepts absolute URLs (what tus-js-client sends) and relative ones; both must name this endpoint. */
+  function partialIdFromUrl(request: HttpRequest, url: string): string {
+    let path: string;
+    try {
+      path = new URL(url, `${request.origin}${basePath}`).pathname;
+    } catch {
+      throw new UploadError('ERR_INVALID_CONCAT', { details: { url: url.slice(0, 256) } });
+    }
+    const id = path.startsWith(basePath) ? path.slice(basePath.length) : '';
+    if (!isValidUploadId(id))
+      throw new UploadError('ERR_CONCAT_PARTIAL_NOT_FOUND', { details: { url: url.slice(0, 256) } });
+    return id;
+  }
+
+  function appendInput(request: HttpRequest, namespace: string, offset: number): AppendInput {
+    const input: AppendInput = { namespace, offset, body: request.body, signal: request.signal };
+    const checksum = parseChecksum(request.header('upload-checksum'));
+    if (checksum) input.checksum = checksum;
+    const length = contentLength(request);
+    if (length !== undefined) input.contentLength = length;
+    return input;
+  }
+
+  return {
+    extensions,
+
+    options() {
+      const headers: Record<string, string> = {
+        'tus-resumable': TUS_VERSION,
+        'tus-version': TUS_VERSION,
+        'tus-extension': extensions,
+        'tus-max-size': String(config.maxSize),
+      };
+      if (capabilities.truncatable) headers['tus-checksum-algorithm'] = CHECKSUM_ALGORITHMS.join(',');
+      return { status: 204, headers, body: null };
+    },
+
+    async create(request, namespace) {
+      checkVersion(request);
+      const concat = parseConcat(request.header('upload-concat'));
+      const metadata = parseMetadata(request.header('upload-metadata'), config.maxMetadataBytes);
+      const lengthHeader = request.header('upload-length');
+      const deferHeader = request.header('upload-defer-length');
+      if (concat?.kind === 'final') {
+        // "The Client MUST NOT include the Upload-Length header in the final upload creation."
+        if (lengthHeader !== undefined || deferHeader !== undefined) {
+          throw new UploadError('ERR_INVALID_CONCAT', {
+            message: 'a final upload must not declare its length',
+          });
+        }
+        const partIds = concat.urls.map((url) => partialIdFromUrl(request, url));
+        const record = await service.create({
+          namespace,
+          size: null,
+          metadata,
+          concat: { kind: 'final', partIds },
+        });
+        return {
+          status: 201,
+          headers: {
+            ...baseHeaders(record),
+            location: uploadUrl(request, record.id),
+            'upload-offset': String(record.offset),
+          },
+          body: null,
+        };
+      }
+      let size: number | null;
+      if (deferHeader !== undefined) {
+        if (deferHeader.trim() !== '1') throw new UploadError('ERR_INVALID_DEFER_LENGTH');
+        if (lengthHeader !== undefined) {
+          throw new UploadError('ERR_INVALID_DEFER_LENGTH', {
+            message: 'send either Upload-Length or Upload-Defer-Length, not both',
+          });
+        }
+        size = null;
+      } else {
+        const parsed = parseNonNegativeInteger(lengthHeader, 'ERR_INVALID_LENGTH');
+        if (parsed === undefined) throw new UploadError('ERR_LENGTH_REQUIRED');
+        size = parsed;
+      }
+      const withBody = (request.header('content-type') ?? '').split(';')[0]?.trim() === TUS_CONTENT_TYPE;
+      // Refuse before creating anything: checksum syntax and a body longer than the upload.
+      const firstChunk = withBody ? appendInput(request, namespace, 0) : undefined;
+      if (firstChunk?.contentLength !== undefined && size !== null && firstChunk.contentLength > size) {
+        throw new UploadError('ERR_EXCEEDS_LENGTH', { details: { size } });
+      }
+      let record = await service.create({
+        namespace,
+        size,
+        metadata,
+        ...(concat ? { concat } : {}),
+      });
+      if (firstChunk !== undefined && record.state === 'uploading') {
+        try {
+          record = await service.append(record.id, firstChunk);
+        } catch (error) {
+          // The upload exists now: answer with its Location and the offset actually stored, so the
+          // client resumes from there instead of losing track of it.
+          const known = toUploadError(error);
+          if (known === undefined) throw error;
+          logger.info({ uploadId: record.id, code: known.code }, 'creation-with-upload body incomplete');
+          record = await service.get(record.id, namespace);
+        }
+      }
+      return {
+        status: 201,
+        headers: {
+          ...baseHeaders(record),
+          location: uploadUrl(request, record.id),
+          'upload-offset': String(record.offset),
+        },
+        body: null,
+      };
+    },
+
+    async head(request, id, namespace) {
+      checkVersion(request);
+      let record: UploadRecord;
+      try {
+        record = await service.status(id, namespace, request.signal);
+      } catch (error) {
+        // tus clients treat a 5xx on HEAD as "start over from zero": a transient failure must not
+        // cost the user their progress, so it is answered as "locked, retry".
+        const known = toUploadError(error);
+        if (known !== undefined && known.status < 500) throw known;
+        logger.warn({ err: error, uploadId: id }, 'HEAD failed transiently');
+        throw new UploadError('ERR_STATE_UNAVAILABLE', { cause: error });
+      }
+      const headers = baseHeaders(record);
+      headers['cache-control'] = 'no-store';
+      headers['upload-offset'] = String(record.offset);
+      if (record.size === null) headers['upload-defer-length'] = '1';
+      else headers['upload-length'] = String(record.size);
+      if (Object.keys(record.metadata).length > 0)
+        headers['upload-metadata'] = formatMetadata(record.metadata);
+      if (record.concat?.kind === 'partial') headers['upload-concat'] = 'partial';
+      else if (record.concat?.kind === 'final') {
+        headers['upload-concat'] =
+          `final;${record.concat.partIds.map((part) => uploadUrl(request, part)).join(' ')}`;
+      }
+      return { status: 200, headers, body: null };
+    },
+
+    async patch(request, id, namespace) {
+      checkVersion(request);
+      const type = (request.header('content-type') ?? '').split(';')[0]?.trim();
+      if (type !== TUS_CONTENT_TYPE) throw new UploadError('ERR_INVALID_CONTENT_TYPE');
+      const offset = parseNonNegativeInteger(request.header('upload-offset'), 'ERR_INVALID_OFFSET');
+      if (offset === undefined)
+        throw new UploadError('ERR_INVALID_OFFSET', { message: 'Upload-Offset is required' });
+      const input = appendInput(request, namespace, offset);
+      const declared = parseNonNegativeInteger(request.header('upload-length'), 'ERR_INVALID_LENGTH');
+      if (declared !== undefined) input.declaredSize = declared;
+      const record = await service.append(id, input);
+      return {
+        status: 204,
+        headers: { ...baseHeaders(record), 'upload-offset': String(record.offset) },
+        body: null,
+      };
+    },
+
+    async terminate(request, id, namespace) {
+      checkVersion(request);
+      await service.terminate(id, namespace, request.signal);
+      // tus-js-client treats only exactly 204 as a successful termination.
+      return { status: 204, headers: { 'tus-resumable': TUS_VERSION }, body: null };
+    },
+  };
+}

@@ -1,0 +1,407 @@
+/**
+ * UploadService: the protocol-free core. Creates uploads, appends bytes under the upload's lock,
+ * finishes, terminates and expires them. It knows no HTTP: protocol adapters (tus now, the parts
+ * API later) translate requests into these calls, and every failure is an UploadError.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Checksum, UploadError } from '@ferry/protocol';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config.ts';
+import type { Lock, Locker } from '../meta/locker.ts';
+import type { MetaStore, UploadPatch, UploadRecord } from '../meta/meta-store.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import {
+  type ByteSource,
+  capabilitiesOf,
+  type DataStore,
+  type DataStoreCapabilities,
+} from '../stores/data-store.ts';
+import { createDigest } from './checksum.ts';
+import { TransferWatch } from './transfer-watch.ts';
+import { UploadHasher } from './upload-hasher.ts';
+
+export interface UploadServiceOptions {
+  config: Readonly<ServerConfig>;
+  dataStore: DataStore;
+  metaStore: MetaStore;
+  locker: Locker;
+  logger: Logger;
+  metrics: Metrics;
+  /** The clock, in epoch ms (tests move it). */
+  now?: () => number;
+}
+
+export interface CreateUploadInput {
+  namespace: string;
+  /** Declared size; `null` with a deferred length. */
+  size: number | null;
+  metadata: Record<string, string>;
+  concat?: { kind: 'partial' } | { kind: 'final'; partIds: string[] };
+}
+
+export interface AppendInput {
+  namespace: string;
+  offset: number;
+  body: ByteSource;
+  /** The length declared now, for an upload whose length was deferred. */
+  declaredSize?: number;
+  /** The body's length when the request declared it: refused at once if it goes past the upload. */
+  contentLength?: number;
+  checksum?: Checksum;
+  signal?: AbortSignal;
+}
+
+/** 128 random bits, base64url: unguessable and safe in paths and URLs. */
+export function newUploadId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export class UploadService {
+  readonly config: Readonly<ServerConfig>;
+  readonly capabilities: DataStoreCapabilities;
+  readonly #data: DataStore;
+  readonly #meta: MetaStore;
+  readonly #locker: Locker;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #now: () => number;
+  readonly #hasher: UploadHasher | undefined;
+  /** Aborted on shutdown: in-flight bodies stop and store what they received. */
+  readonly #shutdown = new AbortController();
+
+  constructor(options: UploadServiceOptions) {
+    this.config = options.config;
+    this.#data = options.dataStore;
+    this.capabilities = capabilitiesOf(options.dataStore);
+    this.#meta = options.metaStore;
+    this.#locker = options.locker;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#now = options.now ?? Date.now;
+    this.#hasher = options.config.hashUploads ? new UploadHasher(this.capabilities.downloadable) : undefined;
+  }
+
+  get now(): number {
+    return this.#now();
+  }
+
+  async create(input: CreateUploadInput): Promise<UploadRecord> {
+    if (input.concat?.kind === 'final') return this.#createFinal(input, input.concat.partIds);
+    if (input.size !== null && input.size > this.config.maxSize) {
+      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
+    }
+    if (input.size === null && !this.capabilities.deferrable) {
+      throw new UploadError('ERR_LENGTH_REQUIRED', { message: 'this storage needs the length at creation' });
+    }
+    const id = newUploadId();
+    const now = this.#now();
+    const storageKey = await this.#data.create({ id, size: input.size });
+    let record = await this.#meta.create({
+      id,
+      namespace: input.namespace,
+      protocol: 'tus',
+      size: input.size,
+      offset: 0,
+      metadata: input.metadata,
+      concat: input.concat ?? null,
+      state: 'uploading',
+      storageKey,
+      sha256: null,
+      createdAt: now,
+      expiresAt: this.#expiryFrom(now),
+      finishedAt: null,
+    });
+    this.#metrics.uploadsCreated.inc();
+    if (input.size === 0)
+      record = await this.#withLock(id, undefined, undefined, async () => this.#finish(record));
+    return record;
+  }
+
+  /**
+   * The state of an upload for a tus HEAD. Takes the lock (asking a stalled writer to yield) so the
+   * offset it reports is not about to move, and reconciles the record with what storage holds.
+   */
+  async status(id: string, namespace: string, signal?: AbortSignal): Promise<UploadRecord> {
+    return this.#withLock(id, signal, undefined, async () => {
+      const record = await this.#load(id, namespace);
+      return this.#reconcile(record);
+    });
+  }
+
+  /** Reads a record without locking (downloads, listings). */
+  async get(id: string, namespace: string): Promise<UploadRecord> {
+    return this.#load(id, namespace);
+  }
+
+  async append(id: string, input: AppendInput): Promise<UploadRecord> {
+    const watch = new TransferWatch({
+      stallMs: this.config.stallMs,
+      bodyTimeoutMs: this.config.bodyTimeoutMs,
+      signals: [input.signal, this.#shutdown.signal],
+    });
+    try {
+      return await this.#withLock(
+        id,
+        input.signal,
+        () => watch.requestRelease(),
+        async () => {
+          let record = await this.#load(id, input.namespace);
+          if (record.concat?.kind === 'final') throw new UploadError('ERR_MODIFY_FINAL');
+          if (record.state === 'finished') {
+            if (input.offset !== record.size)
+              throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.size ?? 0));
+            return record;
+          }
+          record = await this.#reconcile(record);
+          if (input.declaredSize !== undefined) record = await this.#declareSize(record, input.declaredSize);
+          if (input.offset !== record.offset) {
+            throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.offset));
+          }
+          return this.#write(record, input, watch);
+        },
+      );
+    } finally {
+      watch.dispose();
+    }
+  }
+
+  async terminate(id: string, namespace: string, signal?: AbortSignal): Promise<void> {
+    await this.#withLock(id, signal, undefined, async () => {
+      const record = await this.#load(id, namespace, { allowExpired: true });
+      await this.#removeBytes(record);
+      await this.#meta.delete(id);
+      this.#hasher?.forget(id);
+      this.#metrics.uploadsTerminated.inc();
+    });
+  }
+
+  /** Removes expired unfinished uploads with their bytes. Returns how many were removed. */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const now = this.#now();
+      const batch = await this.#meta.listExpired(now, 100);
+      let progressed = false;
+      for (const candidate of batch) {
+        let lock: Lock;
+        try {
+          lock = await this.#locker.acquire(candidate.id, { timeoutMs: 0 });
+        } catch {
+          continue; // being written right now: not idle, so not expired for long
+        }
+        try {
+          const record = await this.#meta.get(candidate.id);
+          if (record === undefined || !this.#isExpired(record, now)) continue;
+          await this.#removeBytes(record);
+          await this.#meta.delete(record.id);
+          this.#hasher?.forget(record.id);
+          this.#metrics.uploadsExpired.inc();
+          removed += 1;
+          progressed = true;
+          this.#logger.info({ uploadId: record.id }, 'expired upload removed');
+        } finally {
+          await lock.release();
+        }
+      }
+      if (batch.length < 100 || !progressed) return removed;
+    }
+  }
+
+  /** Stops every body being read; each stores what it received. */
+  shutdown(): void {
+    this.#shutdown.abort(new UploadError('ERR_SHUTTING_DOWN'));
+  }
+
+  async #write(record: UploadRecord, input: AppendInput, watch: TransferWatch): Promise<UploadRecord> {
+    const start = record.offset;
+    const limit = (record.size ?? this.config.maxSize) - start;
+    if (input.contentLength !== undefined && input.contentLength > limit) {
+      throw new UploadError('ERR_EXCEEDS_LENGTH', { details: { offset: start, size: record.size } });
+    }
+    const digest = input.checksum ? createDigest(input.checksum.algorithm) : undefined;
+    const hash = await this.#hasher?.resume(record);
+    const onChunk = (chunk: Uint8Array) => {
+      watch.touch();
+      digest?.update(chunk);
+      hash?.update(chunk);
+    };
+    const result = await this.#data.append(record.storageKey, start, input.body, {
+      signal: watch.signal,
+      maxBytes: limit,
+      onChunk,
+    });
+    let written = result.bytesWritten;
+    let failure = result.interruption;
+    if (digest && input.checksum) {
+      // tus checksum: the digest covers the whole PATCH body; an incomplete or mismatching body is
+      // discarded ("the Server MUST NOT append the received data").
+      const complete = failure === undefined;
+      if (!complete || !digest.digest().equals(input.checksum.digest)) {
+        await this.capabilities.truncatable?.truncate(record.storageKey, start);
+        this.#hasher?.forget(record.id);
+        written = 0;
+        if (complete) failure = new UploadError('ERR_CHECKSUM_MISMATCH');
+      }
+    } else if (hash) {
+      hash.advance(written);
+    }
+    if (written > 0) this.#metrics.bytesReceived.inc(written);
+    let updated = record;
+    if (written > 0) {
+      updated = await this.#meta.update(record.id, record.version, {
+        offset: start + written,
+        expiresAt: this.#expiryFrom(this.#now()),
+      });
+      if (updated.size !== null && updated.offset === updated.size) updated = await this.#finish(updated);
+    }
+    if (failure !== undefined) {
+      throw failure instanceof UploadError
+        ? failure
+        : new UploadError('ERR_BODY_ABORTED', { cause: failure });
+    }
+    return updated;
+  }
+
+  async #finish(record: UploadRecord): Promise<UploadRecord> {
+    const size = record.size ?? record.offset;
+    const finishedKey = await this.#data.finalize(record.storageKey, { id: record.id, size });
+    const sha256 = this.#hasher?.finish(record.id, size) ?? null;
+    const patch: UploadPatch = {
+      state: 'finished',
+      storageKey: finishedKey,
+      offset: size,
+      size,
+      finishedAt: this.#now(),
+      expiresAt: null,
+    };
+    if (sha256 !== null) patch.sha256 = sha256;
+    const finished = await this.#meta.update(record.id, record.version, patch);
+    this.#metrics.uploadsFinished.inc();
+    this.#logger.info({ uploadId: record.id, size }, 'upload finished');
+    return finished;
+  }
+
+  async #createFinal(input: CreateUploadInput, partIds: string[]): Promise<UploadRecord> {
+    const concatenatable = this.capabilities.concatenatable;
+    if (!concatenatable)
+      throw new UploadError('ERR_INVALID_CONCAT', { message: 'this storage cannot concatenate' });
+    const parts: UploadRecord[] = [];
+    for (const partId of partIds) {
+      const part = await this.#meta.get(partId);
+      if (part === undefined || part.namespace !== input.namespace) {
+        throw new UploadError('ERR_CONCAT_PARTIAL_NOT_FOUND', { details: { id: partId } });
+      }
+      if (part.concat?.kind !== 'partial')
+        throw new UploadError('ERR_CONCAT_NOT_PARTIAL', { details: { id: partId } });
+      if (part.state !== 'finished')
+        throw new UploadError('ERR_CONCAT_PARTIAL_UNFINISHED', { details: { id: partId } });
+      parts.push(part);
+    }
+    const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0);
+    if (size > this.config.maxSize) {
+      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
+    }
+    const id = newUploadId();
+    const now = this.#now();
+    const storageKey = await concatenatable.concatenate(
+      id,
+      parts.map((part) => part.storageKey),
+    );
+    const record = await this.#meta.create({
+      id,
+      namespace: input.namespace,
+      protocol: 'tus',
+      size,
+      offset: size,
+      metadata: input.metadata,
+      concat: { kind: 'final', partIds },
+      state: 'finished',
+      storageKey,
+      sha256: null,
+      createdAt: now,
+      expiresAt: null,
+      finishedAt: now,
+    });
+    this.#metrics.uploadsCreated.inc();
+    this.#metrics.uploadsFinished.inc();
+    return record;
+  }
+
+  async #declareSize(record: UploadRecord, size: number): Promise<UploadRecord> {
+    if (record.size !== null) {
+      if (record.size === size) return record;
+      throw new UploadError('ERR_LENGTH_ALREADY_SET', { details: { size: record.size } });
+    }
+    if (size > this.config.maxSize) {
+      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
+    }
+    if (size < record.offset) {
+      throw new UploadError('ERR_INVALID_LENGTH', {
+        message: 'Upload-Length is smaller than the bytes already received',
+      });
+    }
+    return this.#meta.update(record.id, record.version, { size });
+  }
+
+  /** Storage is the truth: after a crash the record may lag behind the bytes on disk. */
+  async #reconcile(record: UploadRecord): Promise<UploadRecord> {
+    if (record.state !== 'uploading') return record;
+    const stored = await this.#data.getOffset(record.storageKey);
+    if (stored === record.offset) return record;
+    this.#logger.info(
+      { uploadId: record.id, recorded: record.offset, stored },
+      'offset recovered from storage',
+    );
+    let updated = await this.#meta.update(record.id, record.version, { offset: stored });
+    if (updated.size !== null && stored >= updated.size) updated = await this.#finish(updated);
+    return updated;
+  }
+
+  async #load(
+    id: string,
+    namespace: string,
+    options: { allowExpired?: boolean } = {},
+  ): Promise<UploadRecord> {
+    const record = await this.#meta.get(id);
+    if (record === undefined || record.namespace !== namespace) throw new UploadError('ERR_NOT_FOUND');
+    if (!options.allowExpired && this.#isExpired(record, this.#now()))
+      throw new UploadError('ERR_UPLOAD_EXPIRED');
+    return record;
+  }
+
+  #isExpired(record: UploadRecord, now: number): boolean {
+    return record.state === 'uploading' && record.expiresAt !== null && record.expiresAt <= now;
+  }
+
+  #expiryFrom(now: number): number | null {
+    return this.config.expirySeconds > 0 ? now + this.config.expirySeconds * 1000 : null;
+  }
+
+  async #removeBytes(record: UploadRecord): Promise<void> {
+    const store = this.capabilities.terminatable;
+    if (!store)
+      throw new UploadError('ERR_METHOD_NOT_ALLOWED', { message: 'this storage cannot delete uploads' });
+    await store.remove(record.storageKey);
+  }
+
+  async #withLock<T>(
+    id: string,
+    signal: AbortSignal | undefined,
+    onReleaseRequested: (() => void) | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const options: Parameters<Locker['acquire']>[1] = { timeoutMs: this.config.lockWaitMs };
+    if (signal) options.signal = signal;
+    if (onReleaseRequested) options.onReleaseRequested = onReleaseRequested;
+    const lock = await this.#locker.acquire(id, options);
+    try {
+      return await work();
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+function offsetDetails(offset: number) {
+  return { details: { offset }, headers: { 'upload-offset': String(offset) } };
+}
