@@ -1,0 +1,80 @@
+/** The `ferry` command line: picks the command, reports errors and returns the exit status. */
+import { ConfigError } from '@ferry/server';
+import { COMMANDS, mainHelp, serveHelp, version } from './help.ts';
+import { runServe, type ServeIo } from './serve.ts';
+import { parseServeArgs } from './serve-args.ts';
+import { type Environment, resolveServeSettings } from './serve-settings.ts';
+import { closest } from './suggest.ts';
+import { UsageError } from './usage-error.ts';
+
+export interface CliIo extends ServeIo {
+  readonly env: Environment;
+  readonly cwd: string;
+}
+
+const COMMAND_HELP: Record<string, () => string> = { serve: serveHelp };
+
+/**
+ * Runs one command line (without `node` and the script) and resolves with the exit status:
+ * 0 done, 1 failed while running, 2 bad command line or configuration.
+ */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case undefined:
+        io.stderr.write(mainHelp());
+        return 2;
+      case '-h':
+      case '--help':
+      case 'help': {
+        const topic = rest[0] === undefined ? undefined : COMMAND_HELP[rest[0]];
+        if (rest[0] !== undefined && !topic) throw unknownCommand(rest[0]);
+        io.stdout.write((topic ?? mainHelp)());
+        return 0;
+      }
+      case '-v':
+      case '--version':
+        io.stdout.write(`${version()}\n`);
+        return 0;
+      case 'serve': {
+        const args = parseServeArgs(rest);
+        if (args.help) {
+          io.stdout.write(serveHelp());
+          return 0;
+        }
+        return await runServe(resolveServeSettings(args, io.env, io.cwd), io);
+      }
+      default:
+        throw unknownCommand(command);
+    }
+  } catch (error) {
+    return report(error, io);
+  }
+}
+
+function unknownCommand(name: string): UsageError {
+  const guess = closest(
+    name,
+    COMMANDS.map((command) => command.name),
+  );
+  return new UsageError(
+    `unknown command "${name}"${guess ? ` (did you mean "${guess}"?)` : ''}`,
+    'ferry --help',
+  );
+}
+
+function report(error: unknown, io: CliIo): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`ferry: ${error.message}\nRun "${error.helpCommand}" to see what is accepted.\n`);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    io.stderr.write(`ferry: ${error.message}\n`);
+    return 2;
+  }
+  // Anything else is a failure while running (the data directory cannot be created, …): say what
+  // happened without a stack trace, which is noise to an operator reading a service log.
+  io.stderr.write(`ferry: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+}

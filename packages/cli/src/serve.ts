@@ -1,0 +1,105 @@
+/**
+ * `ferry serve`: builds the server from the resolved settings, listens, prints the one ready line
+ * and shuts down gracefully on SIGTERM / SIGINT.
+ */
+import { createFerry, type Ferry } from '@ferry/server';
+import type { ServeSettings } from './serve-settings.ts';
+
+export interface ServeIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** Ends the process now; used when a second signal says not to wait for the graceful close. */
+  readonly exit: (code: number) => void;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** Extra time past the server's own shutdown budget before the process gives up waiting. */
+const CLOSE_GRACE_MS = 5000;
+
+/**
+ * Runs until a signal; resolves with the exit status (0 after a clean close, 1 when listening or
+ * closing failed). A `ConfigError` from the server is thrown for the caller to report (status 2).
+ */
+export async function runServe(settings: ServeSettings, io: ServeIo): Promise<number> {
+  let stopRequested: (signal: string) => void = () => {};
+  const stop = new Promise<string>((resolve) => {
+    stopRequested = resolve;
+  });
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      io.stderr.write(`ferry: ${signal} again while shutting down; exiting now\n`);
+      io.exit(1);
+      return;
+    }
+    stopping = true;
+    stopRequested(signal);
+  };
+  // Installed before the server starts, so a signal during start-up still closes it cleanly
+  // instead of killing the process half-way through opening its stores.
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  try {
+    const ferry = await createFerry(settings.server);
+    if (!stopping) {
+      let port: number;
+      try {
+        ({ port } = await ferry.listen({ host: settings.host, port: settings.port }));
+      } catch (error) {
+        io.stderr.write(`ferry: ${describeListenError(error, settings)}\n`);
+        await ferry.close().catch(() => {});
+        return 1;
+      }
+      const url = httpUrl(settings.host, port);
+      ferry.logger.info({ url }, 'listening');
+      if (!stopping) io.stdout.write(`Ferry listening on ${url}\n`);
+    }
+    const signal = await stop;
+    return await shutDown(ferry, signal, settings, io);
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+async function shutDown(ferry: Ferry, signal: string, settings: ServeSettings, io: ServeIo): Promise<number> {
+  ferry.logger.info({ signal }, 'shutting down');
+  // close() is bounded by shutdownTimeoutMs; this only guards against a close that never settles.
+  const limit = settings.server.shutdownTimeoutMs + CLOSE_GRACE_MS;
+  const watchdog = setTimeout(() => {
+    io.stderr.write(`ferry: shutdown did not finish within ${limit} ms; exiting\n`);
+    io.exit(1);
+  }, limit);
+  watchdog.unref();
+  try {
+    await ferry.close();
+    return 0;
+  } catch (error) {
+    ferry.logger.error({ err: error }, 'shutdown failed');
+    return 1;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+/** `http://127.0.0.1:1080`, with brackets around an IPv6 address as URLs require (RFC 3986). */
+export function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function describeListenError(error: unknown, settings: ServeSettings): string {
+  const where = `${settings.host}:${settings.port}`;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the port is already in use (pick another with --port or FERRY_PORT, or --port 0 for any free port)`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (ports below 1024 need extra privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${settings.host} is not an address of this machine`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${where}: the host name ${settings.host} does not resolve`;
+    default:
+      return `cannot listen on ${where}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
