@@ -1,1 +1,2 @@
-export {};
+export * from './describe-locker.ts';
+export * from './describe-meta-store.ts';

@@ -1,0 +1,246 @@
+/**
+ * The embedded MetaStore: upload records in one SQLite file through `node:sqlite` (built into
+ * Node, no native addon to compile).
+ *
+ * Layout: one `uploads` table (see migrations.ts); `metadata` and `concat` are JSON text, times are
+ * integer epoch milliseconds. The operator provisions a writable directory; SQLite adds `-wal` and
+ * `-shm` files next to the database, which belong to it (copy all three, or use `VACUUM INTO`, for
+ * a backup).
+ *
+ * `node:sqlite` is synchronous: each call runs to completion on the event loop. The statements
+ * here are single-row lookups by primary key, so that costs microseconds, and it also means no two
+ * calls of this process ever interleave inside one statement.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import { UploadError } from '@ferry/protocol';
+import {
+  DuplicateIdError,
+  type MetaStore,
+  type UploadPatch,
+  type UploadRecord,
+  type UploadState,
+  VersionConflictError,
+} from '../meta-store.ts';
+import { migrate } from './migrations.ts';
+
+export { SchemaVersionError } from './migrations.ts';
+
+export interface SqliteMetaStoreConfig {
+  /** Database file, or `':memory:'` for a private in-memory database (tests). Its directory is created. */
+  path: string;
+  /**
+   * How long a statement waits for another connection's write lock (another process on the same
+   * file) before failing with SQLITE_BUSY, in ms. Default 5000.
+   */
+  busyTimeoutMs?: number;
+}
+
+const COLUMNS =
+  'id, namespace, protocol, size, byte_offset, metadata, concat, state, storage_key, sha256, ' +
+  'created_at, updated_at, expires_at, finished_at, version';
+
+/** The patchable fields, in the order of the bits of an update's shape mask. */
+const PATCH_FIELDS = [
+  ['size', 'size'],
+  ['offset', 'byte_offset'],
+  ['metadata', 'metadata'],
+  ['state', 'state'],
+  ['storageKey', 'storage_key'],
+  ['sha256', 'sha256'],
+  ['expiresAt', 'expires_at'],
+  ['finishedAt', 'finished_at'],
+] as const satisfies readonly (readonly [keyof UploadPatch, string])[];
+
+/** A row in COLUMNS order: statements return arrays, which skips building a keyed object per row. */
+type Row = SQLOutputValue[];
+
+function toRecord(row: Row): UploadRecord {
+  const concat = row[6] as string | null;
+  return {
+    id: row[0] as string,
+    namespace: row[1] as string,
+    protocol: row[2] as UploadRecord['protocol'],
+    size: row[3] as number | null,
+    offset: row[4] as number,
+    metadata: JSON.parse(row[5] as string),
+    concat: concat === null ? null : JSON.parse(concat),
+    state: row[7] as UploadState,
+    storageKey: row[8] as string,
+    sha256: row[9] as string | null,
+    createdAt: row[10] as number,
+    updatedAt: row[11] as number,
+    expiresAt: row[12] as number | null,
+    finishedAt: row[13] as number | null,
+    version: row[14] as number,
+  };
+}
+
+/**
+ * Rows come back as arrays: node:sqlite builds keyed rows as null-prototype objects, and reading
+ * those cost more than the SQL itself (measured: create+get+update+get on `:memory:` went from
+ * ~65 µs to ~25 µs). `setReturnArrays` needs Node 24.
+ */
+function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
+  const statement = db.prepare(sql);
+  statement.setReturnArrays(true);
+  return statement;
+}
+
+/** `undefined` cannot be bound by node:sqlite; an absent optional field is stored as NULL. */
+function nullable(value: SQLInputValue | undefined): SQLInputValue {
+  return value === undefined ? null : value;
+}
+
+class SqliteMetaStore implements MetaStore {
+  #db: DatabaseSync;
+  #insert: StatementSync;
+  #select: StatementSync;
+  #exists: StatementSync;
+  #delete: StatementSync;
+  #expired: StatementSync;
+  #count: StatementSync;
+  /** Update statements by shape (which fields a patch sets): at most 2^8, each prepared once. */
+  #updates: (StatementSync | undefined)[] = [];
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    // ON CONFLICT DO NOTHING reports a duplicate as `changes: 0` instead of an exception whose
+    // extended code we would have to decode.
+    this.#insert = prepareArrays(
+      db,
+      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (id) DO NOTHING`,
+    );
+    this.#select = prepareArrays(db, `SELECT ${COLUMNS} FROM uploads WHERE id = ?`);
+    this.#exists = prepareArrays(db, 'SELECT 1 FROM uploads WHERE id = ?');
+    this.#delete = prepareArrays(db, 'DELETE FROM uploads WHERE id = ?');
+    this.#expired = prepareArrays(
+      db,
+      `SELECT ${COLUMNS} FROM uploads
+       WHERE state = 'uploading' AND expires_at <= ?
+       ORDER BY expires_at, id LIMIT ?`,
+    );
+    this.#count = prepareArrays(db, 'SELECT state, count(*) AS n FROM uploads GROUP BY state');
+  }
+
+  async create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): Promise<UploadRecord> {
+    const metadata = JSON.stringify(input.metadata);
+    const concat = input.concat === null || input.concat === undefined ? null : JSON.stringify(input.concat);
+    const { changes } = this.#insert.run(
+      input.id,
+      input.namespace,
+      input.protocol,
+      nullable(input.size),
+      input.offset,
+      metadata,
+      concat,
+      input.state,
+      input.storageKey,
+      nullable(input.sha256),
+      input.createdAt,
+      input.createdAt,
+      nullable(input.expiresAt),
+      nullable(input.finishedAt),
+    );
+    if (changes === 0) throw new DuplicateIdError(input.id);
+    // Parse back what was stored so the caller holds its own copy, exactly as `get` would return it.
+    return {
+      id: input.id,
+      namespace: input.namespace,
+      protocol: input.protocol,
+      size: input.size ?? null,
+      offset: input.offset,
+      metadata: JSON.parse(metadata),
+      concat: concat === null ? null : JSON.parse(concat),
+      state: input.state,
+      storageKey: input.storageKey,
+      sha256: input.sha256 ?? null,
+      createdAt: input.createdAt,
+      updatedAt: input.createdAt,
+      expiresAt: input.expiresAt ?? null,
+      finishedAt: input.finishedAt ?? null,
+      version: 1,
+    };
+  }
+
+  async get(id: string): Promise<UploadRecord | undefined> {
+    const row = this.#select.get(id) as Row | undefined;
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  async update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord> {
+    let shape = 0;
+    const values: SQLInputValue[] = [];
+    for (let bit = 0; bit < PATCH_FIELDS.length; bit++) {
+      const field = PATCH_FIELDS[bit]![0];
+      const value = patch[field];
+      if (value === undefined) continue;
+      shape |= 1 << bit;
+      values.push(field === 'metadata' ? JSON.stringify(value) : (value as SQLInputValue));
+    }
+    values.push(Date.now(), id, expectedVersion);
+    const row = this.#updateStatement(shape).get(...values) as Row | undefined;
+    if (row !== undefined) return toRecord(row);
+    if (this.#exists.get(id) === undefined) throw new UploadError('ERR_NOT_FOUND');
+    throw new VersionConflictError(id);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.#delete.run(id).changes > 0;
+  }
+
+  async listExpired(now: number, limit: number): Promise<UploadRecord[]> {
+    return (this.#expired.all(now, limit) as unknown as Row[]).map(toRecord);
+  }
+
+  async countByState(): Promise<Record<UploadState, number>> {
+    const counts: Record<UploadState, number> = { uploading: 0, finished: 0 };
+    for (const row of this.#count.all() as unknown as Row[]) counts[row[0] as UploadState] = row[1] as number;
+    return counts;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #updateStatement(shape: number): StatementSync {
+    let statement = this.#updates[shape];
+    if (statement === undefined) {
+      let set = '';
+      for (let bit = 0; bit < PATCH_FIELDS.length; bit++) {
+        if (shape & (1 << bit)) set += `${PATCH_FIELDS[bit]![1]} = ?, `;
+      }
+      statement = prepareArrays(
+        this.#db,
+        `UPDATE uploads SET ${set}updated_at = ?, version = version + 1
+         WHERE id = ? AND version = ? RETURNING ${COLUMNS}`,
+      );
+      this.#updates[shape] = statement;
+    }
+    return statement;
+  }
+}
+
+export function createSqliteMetaStore(config: SqliteMetaStoreConfig): MetaStore {
+  const { path, busyTimeoutMs = 5000 } = config;
+  if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
+  try {
+    // WAL lets readers proceed while a write commits. With WAL, synchronous=NORMAL skips the fsync
+    // at each commit (it syncs at checkpoints instead): a committed transaction survives a crash of
+    // the process, and only a power loss or OS crash can roll back the last few commits. That is
+    // acceptable because the byte store, not this table, is the truth for offsets (tus HEAD and
+    // PATCH read `getOffset` from storage), and a record a few writes behind is repaired from it.
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = NORMAL');
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db);
+    return new SqliteMetaStore(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The conformance suite every MetaStore backend runs: `describeMetaStore('sqlite', factory)`.
+ * Each test gets a fresh, empty store from the factory; afterwards the suite closes the store and
+ * then calls `cleanup` (so `close` must tolerate being called again by `cleanup`).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { UploadError } from '@ferry/protocol';
+import { DuplicateIdError, type MetaStore, type UploadRecord, VersionConflictError } from '@ferry/server';
+
+export interface MetaStoreFixture {
+  store: MetaStore;
+  cleanup(): Promise<void>;
+}
+
+type NewRecord = Omit<UploadRecord, 'version' | 'updatedAt'>;
+
+function newId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** A plain tus upload, overridable field by field. */
+export function sampleUploadRecord(overrides: Partial<NewRecord> = {}): NewRecord {
+  const id = overrides.id ?? newId();
+  return {
+    id,
+    namespace: '',
+    protocol: 'tus',
+    size: 1024,
+    offset: 0,
+    metadata: { filename: 'report.pdf' },
+    concat: null,
+    state: 'uploading',
+    storageKey: `uploads/${id}`,
+    sha256: null,
+    createdAt: 1_700_000_000_000,
+    expiresAt: null,
+    finishedAt: null,
+    ...overrides,
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof UploadError && error.code === 'ERR_NOT_FOUND';
+}
+
+export function describeMetaStore(name: string, factory: () => Promise<MetaStoreFixture>): void {
+  describe(`MetaStore conformance: ${name}`, () => {
+    let fixture: MetaStoreFixture;
+    let store: MetaStore;
+    beforeEach(async () => {
+      fixture = await factory();
+      store = fixture.store;
+    });
+    afterEach(async () => {
+      await fixture.store.close();
+      await fixture.cleanup();
+    });
+
+    describe('create and get', () => {
+      it('round-trips every field of a deferred-length upload with awkward metadata', async () => {
+        const input = sampleUploadRecord({
+          namespace: 'tenant-ä',
+          size: null,
+          offset: 0,
+          metadata: { filename: 'Ünïcödé 文件 🚀.txt', empty: '', 'with space': 'a,b;c "q"', zero: '0' },
+          expiresAt: 1_700_000_086_400_000,
+        });
+        const created = await store.create(input);
+        assert.deepEqual(created, { ...input, version: 1, updatedAt: created.updatedAt });
+        assert.equal(typeof created.updatedAt, 'number');
+        assert.deepEqual(await store.get(input.id), created);
+      });
+
+      it('round-trips a finished final concatenation with a hash and large numbers', async () => {
+        const partIds = [newId(), newId(), newId()];
+        const input = sampleUploadRecord({
+          protocol: 'parts',
+          size: 2 ** 53 - 1,
+          offset: 2 ** 53 - 1,
+          metadata: {},
+          concat: { kind: 'final', partIds },
+          state: 'finished',
+          storageKey: 'files/final-object',
+          sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+          expiresAt: null,
+          finishedAt: 1_700_000_000_500,
+        });
+        const created = await store.create(input);
+        const read = await store.get(input.id);
+        assert.deepEqual(read, created);
+        assert.deepEqual(read?.concat, { kind: 'final', partIds });
+        assert.equal(read?.size, 2 ** 53 - 1);
+      });
+
+      it('round-trips a partial upload', async () => {
+        const input = sampleUploadRecord({ concat: { kind: 'partial' }, size: 0 });
+        await store.create(input);
+        const read = await store.get(input.id);
+        assert.deepEqual(read?.concat, { kind: 'partial' });
+        assert.equal(read?.size, 0);
+      });
+
+      it('starts at version 1', async () => {
+        const created = await store.create(sampleUploadRecord());
+        assert.equal(created.version, 1);
+      });
+
+      it('returns undefined for an unknown id', async () => {
+        assert.equal(await store.get(newId()), undefined);
+      });
+
+      it('refuses a duplicate id and keeps the first record', async () => {
+        const first = await store.create(sampleUploadRecord());
+        await assert.rejects(
+          store.create(sampleUploadRecord({ id: first.id, storageKey: 'other' })),
+          DuplicateIdError,
+        );
+        assert.deepEqual(await store.get(first.id), first);
+      });
+
+      it('hands out copies: mutating a returned record does not change the store', async () => {
+        const created = await store.create(sampleUploadRecord({ metadata: { a: '1' } }));
+        created.metadata['a'] = 'changed';
+        created.offset = 99;
+        const read = await store.get(created.id);
+        assert.ok(read);
+        // (a copy is compared so that the assertion does not narrow the type of `read.metadata`)
+        assert.deepEqual({ ...read.metadata }, { a: '1' });
+        assert.equal(read.offset, 0);
+        read.metadata['b'] = 'x';
+        assert.deepEqual((await store.get(created.id))?.metadata, { a: '1' });
+      });
+    });
+
+    describe('update', () => {
+      it('applies the patch, keeps other fields and bumps the version', async () => {
+        const created = await store.create(sampleUploadRecord({ size: null, expiresAt: 1_700_000_100_000 }));
+        const updated = await store.update(created.id, 1, { offset: 512, size: 2048 });
+        assert.equal(updated.version, 2);
+        assert.equal(updated.offset, 512);
+        assert.equal(updated.size, 2048);
+        assert.ok(updated.updatedAt >= created.updatedAt);
+        assert.deepEqual(
+          {
+            ...updated,
+            offset: created.offset,
+            size: created.size,
+            version: 1,
+            updatedAt: created.updatedAt,
+          },
+          created,
+        );
+        assert.deepEqual(await store.get(created.id), updated);
+      });
+
+      it('sets every patchable field, including back to null', async () => {
+        const created = await store.create(
+          sampleUploadRecord({ expiresAt: 1_700_000_100_000, sha256: null }),
+        );
+        const patch = {
+          size: 10,
+          offset: 10,
+          metadata: { filename: 'renamed.bin', note: '' },
+          state: 'finished' as const,
+          storageKey: 'files/done',
+          sha256: 'ab'.repeat(32),
+          expiresAt: null,
+          finishedAt: 1_700_000_000_900,
+        };
+        const updated = await store.update(created.id, 1, patch);
+        assert.deepEqual({ ...updated, ...patch }, updated);
+        assert.deepEqual(await store.get(created.id), updated);
+        const again = await store.update(created.id, 2, { sha256: null, finishedAt: null, size: null });
+        assert.equal(again.sha256, null);
+        assert.equal(again.finishedAt, null);
+        assert.equal(again.size, null);
+        assert.equal(again.storageKey, 'files/done');
+      });
+
+      it('bumps the version on an empty patch', async () => {
+        const created = await store.create(sampleUploadRecord());
+        assert.equal((await store.update(created.id, 1, {})).version, 2);
+        assert.equal((await store.get(created.id))?.version, 2);
+      });
+
+      it('rejects a stale version with VersionConflictError and changes nothing', async () => {
+        const created = await store.create(sampleUploadRecord());
+        const current = await store.update(created.id, 1, { offset: 100 });
+        await assert.rejects(store.update(created.id, 1, { offset: 50 }), VersionConflictError);
+        await assert.rejects(store.update(created.id, 3, { offset: 50 }), VersionConflictError);
+        assert.deepEqual(await store.get(created.id), current);
+      });
+
+      it('lets exactly one of two concurrent updates from the same version win', async () => {
+        const created = await store.create(sampleUploadRecord());
+        const results = await Promise.allSettled([
+          store.update(created.id, 1, { offset: 10 }),
+          store.update(created.id, 1, { offset: 20 }),
+        ]);
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r) => r.status === 'rejected');
+        assert.equal(won.length, 1);
+        assert.equal(lost.length, 1);
+        assert.ok(lost[0]?.reason instanceof VersionConflictError);
+        const winner = (won[0] as PromiseFulfilledResult<UploadRecord>).value;
+        const stored = await store.get(created.id);
+        assert.equal(stored?.version, 2);
+        assert.equal(stored?.offset, winner.offset);
+      });
+
+      it('lets exactly one of many concurrent updates win', async () => {
+        const created = await store.create(sampleUploadRecord());
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => store.update(created.id, 1, { offset: i + 1 })),
+        );
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(r.reason instanceof VersionConflictError);
+        }
+        assert.equal((await store.get(created.id))?.version, 2);
+      });
+
+      it('fails with ERR_NOT_FOUND for a missing id', async () => {
+        await assert.rejects(store.update(newId(), 1, { offset: 1 }), isNotFound);
+      });
+    });
+
+    describe('delete', () => {
+      it('removes a record and reports whether it existed', async () => {
+        const created = await store.create(sampleUploadRecord());
+        const other = await store.create(sampleUploadRecord());
+        assert.equal(await store.delete(created.id), true);
+        assert.equal(await store.get(created.id), undefined);
+        assert.equal(await store.delete(created.id), false);
+        assert.deepEqual(await store.get(other.id), other);
+        await assert.rejects(store.update(created.id, 1, { offset: 1 }), isNotFound);
+      });
+
+      it('frees the id for a new record', async () => {
+        const created = await store.create(sampleUploadRecord());
+        await store.delete(created.id);
+        const again = await store.create(sampleUploadRecord({ id: created.id, offset: 7 }));
+        assert.equal(again.version, 1);
+        assert.equal((await store.get(created.id))?.offset, 7);
+      });
+    });
+
+    describe('listExpired', () => {
+      const now = 1_700_000_500_000;
+      async function seed(): Promise<Record<string, UploadRecord>> {
+        const make = (overrides: Partial<NewRecord>) => store.create(sampleUploadRecord(overrides));
+        return {
+          // Ids and creation times run against the expiry order, so only ordering by expiry passes.
+          oldest: await make({ expiresAt: now - 3000, id: `c-${newId()}`, createdAt: now - 10 }),
+          atNow: await make({ expiresAt: now, id: `a-${newId()}`, createdAt: now - 30 }),
+          middle: await make({
+            expiresAt: now - 2000,
+            id: `b-${newId()}`,
+            createdAt: now - 20,
+            namespace: 'x',
+          }),
+          future: await make({ expiresAt: now + 1 }),
+          never: await make({ expiresAt: null }),
+          finished: await make({ expiresAt: now - 5000, state: 'finished', finishedAt: now - 6000 }),
+        };
+      }
+
+      it('lists only unfinished uploads expired at or before now, oldest first', async () => {
+        const r = await seed();
+        const expired = await store.listExpired(now, 100);
+        assert.deepEqual(
+          expired.map((x) => x.id),
+          [r['oldest']!.id, r['middle']!.id, r['atNow']!.id],
+        );
+        assert.deepEqual(expired[0], r['oldest']);
+      });
+
+      it('respects the limit', async () => {
+        const r = await seed();
+        assert.deepEqual(
+          (await store.listExpired(now, 2)).map((x) => x.id),
+          [r['oldest']!.id, r['middle']!.id],
+        );
+        assert.deepEqual(await store.listExpired(now, 0), []);
+      });
+
+      it('follows updates and deletes', async () => {
+        const r = await seed();
+        await store.update(r['oldest']!.id, 1, { expiresAt: now + 10_000 });
+        await store.update(r['middle']!.id, 1, { state: 'finished', finishedAt: now });
+        await store.update(r['future']!.id, 1, { expiresAt: now - 1 });
+        await store.delete(r['atNow']!.id);
+        assert.deepEqual(
+          (await store.listExpired(now, 100)).map((x) => x.id),
+          [r['future']!.id],
+        );
+      });
+
+      it('is empty on an empty store', async () => {
+        assert.deepEqual(await store.listExpired(now, 10), []);
+      });
+    });
+
+    describe('countByState', () => {
+      it('counts zero for both states on an empty store', async () => {
+        assert.deepEqual(await store.countByState(), { uploading: 0, finished: 0 });
+      });
+
+      it('follows creates, updates and deletes', async () => {
+        const a = await store.create(sampleUploadRecord());
+        await store.create(sampleUploadRecord());
+        const c = await store.create(sampleUploadRecord({ state: 'finished', finishedAt: 1 }));
+        assert.deepEqual(await store.countByState(), { uploading: 2, finished: 1 });
+        await store.update(a.id, 1, { state: 'finished' });
+        assert.deepEqual(await store.countByState(), { uploading: 1, finished: 2 });
+        await store.delete(c.id);
+        assert.deepEqual(await store.countByState(), { uploading: 1, finished: 1 });
+      });
+    });
+  });
+}
