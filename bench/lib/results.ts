@@ -1,0 +1,75 @@
+// What the harness records, run by run, for the report.
+import type { ServerId } from './servers.ts';
+import type { Workload } from './workloads.ts';
+
+export interface RunSample {
+  ok: boolean;
+  /** Why the run failed (protocol error, server exit, timeout); hash mismatches are in `failures`. */
+  error?: string;
+  seconds: number;
+  /** In the workload's unit: MB/s (10^6 bytes per second of payload) or finished uploads per second. */
+  throughput: number;
+  serverCpuSeconds: number;
+  peakRssMiB: number;
+  peakMethod: 'hwm' | 'poll';
+  clientCpuSeconds: number;
+  /** Share of the machine's CPU (0..1) that processes outside the benchmark used during the run. */
+  otherLoad: number;
+  /** Stored files whose size and SHA-256 matched what the client sent. */
+  verified: number;
+  /** One line per stored file that did not match: the bench fails loudly on any. */
+  failures: string[];
+}
+
+export interface Cell {
+  server: ServerId;
+  label: string;
+  /** Set when the server could not be started or warmed up; then there are no samples. */
+  unavailable?: string;
+  samples: RunSample[];
+}
+
+export interface WorkloadResult {
+  workload: Workload;
+  cells: Cell[];
+}
+
+export interface MemoryResult {
+  server: ServerId;
+  label: string;
+  unavailable?: string;
+  small?: RunSample;
+  large?: RunSample;
+}
+
+export interface BenchEnvironment {
+  date: string;
+  commit: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  /** 1-minute load average when the bench started: other work on the machine skews throughput. */
+  loadAverage: string;
+  command: string;
+  runs: number;
+  durationSeconds: number;
+}
+
+export interface BenchResult {
+  environment: BenchEnvironment;
+  workloads: WorkloadResult[];
+  memory: MemoryResult[];
+}
+
+export function goodSamples(cell: Cell | undefined): RunSample[] {
+  return cell?.samples.filter((sample) => sample.ok && sample.failures.length === 0) ?? [];
+}
+
+export function hasFailures(result: BenchResult): boolean {
+  const samples = [
+    ...result.workloads.flatMap((w) => w.cells.flatMap((c) => c.samples)),
+    ...result.memory.flatMap((m) => [m.small, m.large].filter((s) => s !== undefined)),
+  ];
+  return samples.some((sample) => !sample.ok || sample.failures.length > 0);
+}

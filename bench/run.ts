@@ -1,0 +1,266 @@
+// `npm run bench`: Ferry against @tus/server and two bare node:http baselines, side by side in one
+// run. Each server is its own child process (so CPU and RSS are its own); the load client is another.
+// See docs/benchmarks.md.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type LoadClient, startLoadClient } from './lib/client-handle.ts';
+import { type BenchOptions, parseOptions, usage } from './lib/options.ts';
+import { startMeter } from './lib/proc.ts';
+import { renderReport } from './lib/report.ts';
+import type { BenchResult, Cell, MemoryResult, RunSample, WorkloadResult } from './lib/results.ts';
+import { hasFailures } from './lib/results.ts';
+import {
+  type FerryProbe,
+  killChildrenNow,
+  probeFerry,
+  type RunningServer,
+  repoRoot,
+  type ServerDef,
+  serverDefs,
+  startServer,
+} from './lib/servers.ts';
+import { verifyAndRemove } from './lib/verify.ts';
+import { type LoadSpec, memorySpecs, type Workload, warmUpSpec, workloads } from './lib/workloads.ts';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+let tempRoot: string | undefined;
+function cleanUp(): void {
+  killChildrenNow();
+  if (tempRoot !== undefined) rmSync(tempRoot, { recursive: true, force: true });
+  tempRoot = undefined;
+}
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping servers and removing temporary files`);
+    cleanUp();
+    process.exit(130);
+  });
+}
+
+async function measure(
+  server: RunningServer,
+  client: LoadClient,
+  spec: LoadSpec,
+  unit: Workload['unit'],
+): Promise<RunSample> {
+  const gone = server.exited();
+  const failed = (error: string): RunSample => ({
+    ok: false,
+    error,
+    seconds: 0,
+    throughput: 0,
+    serverCpuSeconds: 0,
+    peakRssMiB: 0,
+    peakMethod: 'poll',
+    clientCpuSeconds: 0,
+    otherLoad: 0,
+    verified: 0,
+    failures: [],
+  });
+  if (gone !== undefined) return failed(`server ${gone}`);
+  const meter = startMeter(server.pids, [client.pid]);
+  const reply = await client.run(server.endpoint, spec);
+  const usage = meter.stop();
+  if (!reply.ok) {
+    const exit = server.exited();
+    return failed(`${reply.error}${exit ? ` (server ${exit}: ${server.logTail().slice(-500)})` : ''}`);
+  }
+  const seconds = reply.elapsedMs / 1000;
+  const check = await verifyAndRemove(server.def, server.dataDir, reply.uploads);
+  return {
+    ok: true,
+    seconds,
+    throughput: unit === 'MB/s' ? reply.bytes / 1e6 / seconds : spec.uploads / seconds,
+    serverCpuSeconds: usage.cpuSeconds,
+    peakRssMiB: usage.peakRssMiB,
+    peakMethod: usage.peakMethod,
+    clientCpuSeconds: reply.clientCpuSeconds,
+    otherLoad: usage.otherLoad,
+    verified: check.verified,
+    failures: check.failures,
+  };
+}
+
+function describe(sample: RunSample, unit: string): string {
+  if (!sample.ok) return `FAILED: ${sample.error}`;
+  const mismatch =
+    sample.failures.length > 0 ? `  *** ${sample.failures.length} SHA-256 MISMATCH(ES) ***` : '';
+  return (
+    `${sample.throughput.toFixed(1)} ${unit}, server CPU ${sample.serverCpuSeconds.toFixed(2)} s, ` +
+    `peak RSS ${sample.peakRssMiB.toFixed(0)} MiB, client CPU ${((100 * sample.clientCpuSeconds) / sample.seconds).toFixed(0)} %, ` +
+    `other load ${(100 * sample.otherLoad).toFixed(0)} %, ` +
+    `${sample.seconds.toFixed(2)} s${mismatch}`
+  );
+}
+
+/** Starts a server and warms it up; returns why it cannot be measured, or the running server. */
+async function prepare(def: ServerDef, dataDir: string, client: LoadClient, ferry: FerryProbe) {
+  if (def.ferry && !ferry.available) return ferry.reason;
+  let server: RunningServer;
+  try {
+    server = await startServer(def, dataDir);
+  } catch (error) {
+    return `did not start: ${(error as Error).message}`;
+  }
+  const warm = await measure(server, client, warmUpSpec, 'MB/s');
+  if (!warm.ok || warm.failures.length > 0) {
+    await server.stop();
+    return `warm-up failed: ${warm.error ?? warm.failures[0]}`;
+  }
+  return server;
+}
+
+async function runWorkload(
+  workload: Workload,
+  defs: ServerDef[],
+  client: LoadClient,
+  options: BenchOptions,
+  ferry: FerryProbe,
+): Promise<WorkloadResult> {
+  const dir = mkdtempSync(path.join(tempRoot!, `${workload.id}-`));
+  const cells: Cell[] = [];
+  const running: { server: RunningServer; cell: Cell }[] = [];
+  for (const def of defs) {
+    const cell: Cell = { server: def.id, label: def.label, samples: [] };
+    cells.push(cell);
+    const prepared = await prepare(def, path.join(dir, def.id), client, ferry);
+    if (typeof prepared === 'string') {
+      cell.unavailable = prepared;
+      log(`${workload.id} ${def.label}: unavailable — ${prepared.split('\n')[0]}`);
+    } else running.push({ server: prepared, cell });
+  }
+  try {
+    for (let run = 0; run < options.runs; run++) {
+      // Rotate the order each run so no server always goes first (or last) after the others.
+      const order = running.map((_, i) => running[(i + run) % running.length]!);
+      for (const { server, cell } of order) {
+        const sample = await measure(server, client, workload.spec, workload.unit);
+        cell.samples.push(sample);
+        log(
+          `${workload.id} run ${run + 1}/${options.runs} ${cell.label}: ${describe(sample, workload.unit)}`,
+        );
+      }
+    }
+  } finally {
+    await Promise.all(running.map(({ server }) => server.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { workload, cells };
+}
+
+async function runMemory(defs: ServerDef[], client: LoadClient, ferry: FerryProbe): Promise<MemoryResult[]> {
+  const rows: MemoryResult[] = [];
+  for (const def of defs.filter((d) => d.ferry)) {
+    const row: MemoryResult = { server: def.id, label: def.label };
+    rows.push(row);
+    const dir = mkdtempSync(path.join(tempRoot!, 'MEM-'));
+    try {
+      const prepared = await prepare(def, dir, client, ferry);
+      if (typeof prepared === 'string') {
+        row.unavailable = prepared;
+        log(`MEM ${def.label}: unavailable — ${prepared.split('\n')[0]}`);
+        continue;
+      }
+      try {
+        row.small = await measure(prepared, client, memorySpecs.small, 'MB/s');
+        log(`MEM ${def.label} 256 MiB: ${describe(row.small, 'MB/s')}`);
+        row.large = await measure(prepared, client, memorySpecs.large, 'MB/s');
+        log(`MEM ${def.label} 4 GiB: ${describe(row.large, 'MB/s')}`);
+      } finally {
+        await prepared.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+function commitId(): string {
+  try {
+    const id = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
+    return dirty.trim() === '' ? id : `${id} (packages/ modified)`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options === 'help') {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const started = performance.now();
+  tempRoot = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
+  const ferry = probeFerry();
+  if (!ferry.available) log(`Ferry: ${ferry.reason}; its rows are reported as unavailable.`);
+  const allDefs = serverDefs(ferry);
+  const defs = options.servers.map((id) => allDefs[id]);
+  const client = await startLoadClient(options.sliceSize);
+  const result: BenchResult = {
+    environment: {
+      date: new Date().toISOString().slice(0, 16).replace('T', ' '),
+      commit: commitId(),
+      node: process.versions.node,
+      cpu: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
+      cores: os.availableParallelism(),
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      loadAverage: os.loadavg()[0]!.toFixed(1),
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      runs: options.runs,
+      durationSeconds: 0,
+    },
+    workloads: [],
+    memory: [],
+  };
+  try {
+    for (const workload of workloads({ w1Size: options.w1Size })) {
+      if (!options.sections.includes(workload.id)) continue;
+      log(`\n${workload.id}: ${workload.title}`);
+      result.workloads.push(await runWorkload(workload, defs, client, options, ferry));
+    }
+    if (options.sections.includes('MEM') && defs.some((d) => d.ferry)) {
+      log('\nMEM: peak RSS for one 256 MiB and one 4 GiB single-PATCH upload');
+      result.memory = await runMemory(defs, client, ferry);
+    }
+  } finally {
+    client.close();
+  }
+  result.environment.durationSeconds = (performance.now() - started) / 1000;
+  const report = renderReport(result);
+  process.stdout.write(`\n${report}`);
+  mkdirSync(path.dirname(options.out), { recursive: true });
+  writeFileSync(options.out, report);
+  log(`\nReport written to ${path.relative(repoRoot, options.out)}`);
+  if (hasFailures(result)) {
+    log(
+      '\n*** THE BENCHMARK FAILED: a run errored or a stored file did not match what was sent (see FAILURES). ***',
+    );
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    cleanUp();
+    process.exit(code);
+  },
+  (error: unknown) => {
+    log(String(error instanceof Error ? (error.stack ?? error.message) : error));
+    cleanUp();
+    process.exit(1);
+  },
+);
