@@ -19,7 +19,7 @@ async function createUpload(base: string, size: number): Promise<string> {
   return response.headers.get('location')!;
 }
 
-function patch(location: string, offset: number, body: Uint8Array) {
+function patch(location: string, offset: number, body: Uint8Array<ArrayBuffer>) {
   return fetch(location, {
     method: 'PATCH',
     headers: { ...TUS, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
