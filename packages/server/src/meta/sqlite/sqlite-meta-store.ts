@@ -80,11 +80,22 @@ function toRecord(row: Row): UploadRecord {
 /**
  * Rows come back as arrays: node:sqlite builds keyed rows as null-prototype objects, and reading
  * those cost more than the SQL itself (measured: create+get+update+get on `:memory:` went from
- * ~65 µs to ~25 µs). `setReturnArrays` needs Node 24.
+ * ~65 µs to ~25 µs). `setReturnArrays` arrived in Node 24; on Node 22 the keyed rows are turned
+ * into arrays here (columns keep their SELECT order), slower but the same.
  */
 function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
   const statement = db.prepare(sql);
-  statement.setReturnArrays(true);
+  if (typeof statement.setReturnArrays === 'function') {
+    statement.setReturnArrays(true);
+    return statement;
+  }
+  const get = statement.get.bind(statement);
+  const all = statement.all.bind(statement);
+  const asArray = (row: unknown) => (row === undefined ? undefined : Object.values(row as object));
+  Object.assign(statement, {
+    get: (...args: SQLInputValue[]) => asArray(get(...args)),
+    all: (...args: SQLInputValue[]) => all(...args).map(asArray),
+  });
   return statement;
 }
 
