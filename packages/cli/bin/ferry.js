@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `ferry` command. The sources are TypeScript run by Node's type stripping
 // (Node >= 22.18). On an older Node, re-run this file on the runtime pinned by the repository.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -16,8 +16,24 @@ if (major > 22 || (major === 22 && minor >= 18)) {
     );
     process.exit(1);
   }
-  const child = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  // The child runs in its own process group and this process forwards each signal exactly once:
+  // `ferry serve` shuts down gracefully on the first SIGTERM/SIGINT and exits at once on a second,
+  // so a Ctrl-C that reached both processes through the terminal would count twice, and a signal
+  // sent to this process alone (a service manager, `kill PID`) must not leave the server orphaned.
+  const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
+    detached: true,
   });
-  process.exit(child.status ?? 1);
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, () => child.kill(signal));
+  child.on('error', (error) => {
+    process.stderr.write(`ferry: cannot start ${pinned}: ${error.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== null) process.exit(code);
+    // Died of a signal: die of the same one, so the caller sees what happened.
+    for (const name of signals) process.removeAllListeners(name);
+    process.kill(process.pid, signal ?? 'SIGTERM');
+  });
 }

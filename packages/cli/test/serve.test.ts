@@ -1,7 +1,7 @@
 // `ferry serve` as a real child process: the ready line, a real tus request over loopback, the exit
 // statuses, and the signals.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
@@ -57,6 +57,15 @@ async function ready(running: Running): Promise<{ url: string; port: number }> {
   }
   running.child.kill('SIGKILL');
   assert.fail(`no ready line; stdout: ${running.stdout()} stderr: ${running.stderr()}`);
+}
+
+/** A Node.js too old to strip types (the machine's own, if it is one), which makes bin/ferry.js re-exec. */
+function olderNode(): string | undefined {
+  const candidate = '/usr/bin/node';
+  const result = spawnSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+  if (result.status !== 0) return undefined;
+  const [major = 0, minor = 0] = result.stdout.trim().split('.').map(Number);
+  return major < 22 || (major === 22 && minor < 18) ? candidate : undefined;
 }
 
 function dataDir(): string {
@@ -143,6 +152,20 @@ describe('ferry serve (child process)', () => {
     assert.ok(Date.now() - second < 5000, 'the second signal should exit at once');
     assert.match(running.stderr(), /SIGTERM again while shutting down; exiting now/);
     stalled.destroy();
+  });
+
+  const old = olderNode();
+  it('re-runs on the pinned Node from an older one, and passes SIGTERM on to the server', {
+    timeout: 30_000,
+    skip: old ? false : 'no Node.js older than 22.18 on this machine',
+  }, async () => {
+    const running = start(['serve', '--port', '0', '--data-dir', dataDir(), '--log-level', 'silent'], old);
+    const { url } = await ready(running);
+    assert.equal((await fetch(`${url}/files/`, { method: 'OPTIONS' })).status, 204);
+    running.child.kill('SIGTERM');
+    assert.deepEqual(await running.exited, { code: 0, signal: null });
+    // The server itself is gone too, not only the wrapper: nothing answers any more.
+    await assert.rejects(fetch(`${url}/files/`, { method: 'OPTIONS' }));
   });
 
   it('exits 1 with a clear message when the port is taken', { timeout: 30_000 }, async () => {
