@@ -31,8 +31,8 @@ interface Running {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function start(args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], {
+function start(args: string[], node = process.execPath): Running {
+  const child = spawn(node, [BIN, ...args], {
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
