@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
-import type { FerryOptions } from '../src/index.ts';
+import { createFerry, type FerryOptions } from '../src/index.ts';
 
 interface Running {
   url: string;
@@ -292,4 +292,21 @@ describe('docs/examples/next-route.ts', () => {
   });
 
   describeMount(() => url, { path: '', body: '' });
+});
+
+describe('docs/operations.md', () => {
+  it('lists exactly the metrics a Ferry instance registers', async () => {
+    const doc = await readFile(new URL('../../../docs/operations.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\|\s*`(ferry_[a-z_]+)`\s*\|/gm)].map((match) => match[1]);
+    const dir = await tempDir();
+    try {
+      const ferry = await createFerry({ dataDir: dir, logLevel: 'silent', sweepIntervalSeconds: 0 });
+      const registered = (await ferry.metrics.registry.getMetricsAsJSON()).map((metric) => metric.name);
+      await ferry.close();
+      assert.ok(registered.length > 0);
+      assert.deepEqual([...documented].sort(), [...registered].sort());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
