@@ -1,0 +1,250 @@
+/**
+ * The real tus-js-client (Node build) against a real `ferry serve` process: its default options,
+ * chunked uploads, parallel uploads (concatenation), creation-with-upload, a stream of unknown
+ * length, and resuming after the server was killed (SIGKILL) or stopped (SIGTERM) mid-PATCH and
+ * restarted on the same port and data directory. Every run ends with the downloaded file's SHA-256
+ * equal to the source's. Also expiry and sweeping at process level.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createFerryGroup, type FerryProcess } from './helpers/ferry-process.ts';
+import {
+  createThrottledHttpStack,
+  downloadDigest,
+  runUpload,
+  sha256,
+  tusHead,
+} from './helpers/tus-client.ts';
+
+const MiB = 1024 * 1024;
+const group = createFerryGroup();
+after(() => group.cleanup());
+
+function idOf(url: string): string {
+  return new URL(url).pathname.split('/').pop() ?? '';
+}
+
+async function assertStored(url: string, source: Buffer): Promise<void> {
+  const file = await downloadDigest(url);
+  assert.equal(file.status, 200);
+  assert.equal(file.size, source.length);
+  assert.equal(file.sha256, sha256(source));
+}
+
+/** Adds the server's logs to a failure: a client error alone rarely says why. */
+async function settle(done: Promise<string>, server: FerryProcess): Promise<string> {
+  try {
+    return await done;
+  } catch (error) {
+    throw new Error(`upload failed: ${(error as Error).message}\nserver stderr:\n${server.stderr}`);
+  }
+}
+
+describe('tus-js-client against ferry serve', () => {
+  let server: FerryProcess;
+
+  before(async () => {
+    server = await group.start();
+  });
+
+  it('default options (one PATCH for the whole file)', async () => {
+    const source = randomBytes(8 * MiB + 3);
+    const run = runUpload(source, {
+      endpoint: server.endpoint,
+      metadata: { filename: 'default.bin', filetype: 'application/octet-stream' },
+    });
+    const url = await settle(run.done, server);
+    assert.deepEqual(run.sentOffsets, [0]);
+    assert.ok(existsSync(join(server.dataDir, 'files', idOf(url))), 'finished file at <data-dir>/files/<id>');
+    await assertStored(url, source);
+  });
+
+  it('chunkSize 1 MiB from a file on disk', async () => {
+    const source = randomBytes(12 * MiB + 17);
+    const path = join(await group.makeDir(), 'source.bin');
+    await writeFile(path, source);
+    const run = runUpload(createReadStream(path), { endpoint: server.endpoint, chunkSize: MiB });
+    const url = await settle(run.done, server);
+    assert.equal(run.sentOffsets.length, 13);
+    assert.deepEqual(
+      run.sentOffsets,
+      Array.from({ length: 13 }, (_, index) => index * MiB),
+    );
+    await assertStored(url, source);
+  });
+
+  it('parallelUploads 4 (partial uploads concatenated into a final one)', async () => {
+    const source = randomBytes(16 * MiB + 5);
+    const run = runUpload(source, { endpoint: server.endpoint, parallelUploads: 4 });
+    const url = await settle(run.done, server);
+    const parts = await readdir(join(server.dataDir, 'files', `${idOf(url)}.parts`));
+    assert.equal(parts.length, 4);
+    await assertStored(url, source);
+  });
+
+  it('uploadDataDuringCreation with chunkSize 2 MiB', async () => {
+    const source = randomBytes(6 * MiB + 1);
+    const run = runUpload(source, {
+      endpoint: server.endpoint,
+      chunkSize: 2 * MiB,
+      uploadDataDuringCreation: true,
+    });
+    const url = await settle(run.done, server);
+    // The first chunk travels in the POST; PATCHes carry the rest.
+    assert.deepEqual(run.sentOffsets, [2 * MiB, 4 * MiB, 6 * MiB]);
+    await assertStored(url, source);
+  });
+
+  it('a Node Readable of unknown length with uploadLengthDeferred', async () => {
+    const source = randomBytes(5 * MiB + 123);
+    // Pieces of odd sizes, as a pipe or a socket would deliver them.
+    async function* pieces() {
+      for (let at = 0; at < source.length; at += 100_003) {
+        yield source.subarray(at, at + 100_003);
+        await sleep(0);
+      }
+    }
+    const run = runUpload(Readable.from(pieces()), {
+      endpoint: server.endpoint,
+      chunkSize: MiB,
+      uploadLengthDeferred: true,
+    });
+    const url = await settle(run.done, server);
+    assert.ok(run.sentOffsets.length >= 6);
+    await assertStored(url, source);
+  });
+});
+
+describe('resuming after the server went away mid-upload', () => {
+  it('SIGKILL mid-PATCH, restart on the same port and data dir, resume from the stored offset', async () => {
+    const source = randomBytes(48 * MiB);
+    let server = await group.start();
+    const { port, dataDir } = server;
+    let killed: Promise<unknown> | undefined;
+    let sentAtKill = 0;
+    const first = runUpload(source, {
+      endpoint: server.endpoint,
+      chunkSize: 4 * MiB,
+      // 250 ms per chunk: tus-js-client reports progress at most every 100 ms, so the kill below
+      // lands inside a PATCH, not between two.
+      httpStack: createThrottledHttpStack(16 * MiB),
+      onProgress(sent) {
+        // Inside the fifth chunk: four chunks acknowledged, one in flight.
+        if (killed === undefined && sent > 16.5 * MiB && sent < 19.5 * MiB) {
+          sentAtKill = sent;
+          killed = server.kill();
+        }
+      },
+    });
+    await assert.rejects(first.done);
+    const status = (await killed) as { signal: string | null } | undefined;
+    assert.equal(status?.signal, 'SIGKILL');
+    const url = first.url();
+    assert.ok(url, 'the upload was created before the crash');
+    const acknowledged = first.acknowledged();
+    assert.equal(acknowledged, 16 * MiB);
+    assert.ok(sentAtKill > acknowledged, 'killed while a PATCH was sending');
+
+    server = await group.start({ port, dataDir });
+    assert.equal(server.port, port);
+    const state = await tusHead(url);
+    assert.equal(state.status, 200);
+    const offset = state.offset ?? -1;
+    // Nothing acknowledged is lost to kill -9; bytes of the broken chunk may be kept too.
+    assert.ok(offset >= acknowledged && offset < source.length, `offset ${offset}`);
+
+    const second = runUpload(source, { endpoint: server.endpoint, uploadUrl: url, chunkSize: 4 * MiB });
+    assert.equal(await settle(second.done, server), url);
+    assert.equal(second.sentOffsets[0], offset, 'the second run resumed where the server was');
+    assert.ok(Math.min(...second.progress) >= offset);
+    await assertStored(url, source);
+  });
+
+  it('SIGTERM during a PATCH: the bytes received are kept, the process exits 0, the upload resumes', async () => {
+    const source = randomBytes(64 * MiB);
+    let server = await group.start();
+    const { port, dataDir } = server;
+    let stopped: Promise<{ code: number | null }> | undefined;
+    const first = runUpload(source, {
+      endpoint: server.endpoint,
+      httpStack: createThrottledHttpStack(64 * MiB),
+      onProgress(sent) {
+        if (sent >= 20 * MiB && stopped === undefined) stopped = server.stop();
+      },
+    });
+    await assert.rejects(first.done);
+    assert.equal((await stopped)?.code, 0, server.stderr);
+    const url = first.url();
+    assert.ok(url);
+
+    server = await group.start({ port, dataDir });
+    const state = await tusHead(url);
+    assert.equal(state.status, 200);
+    const offset = state.offset ?? -1;
+    assert.ok(offset >= 16 * MiB && offset < source.length, `offset ${offset}`);
+
+    const second = runUpload(source, { endpoint: server.endpoint, uploadUrl: url });
+    await settle(second.done, server);
+    assert.deepEqual(second.sentOffsets, [offset]);
+    await assertStored(url, source);
+  });
+});
+
+describe('expiry at process level', () => {
+  it('an idle unfinished upload answers 410, then the sweeper removes its bytes and HEAD answers 404', async () => {
+    const server = await group.start({ args: ['--expiry-seconds', '1', '--sweep-interval-seconds', '1'] });
+    const readyAt = performance.now();
+    const source = randomBytes(256 * 1024);
+    const run = runUpload(source, { endpoint: server.endpoint, chunkSize: 64 * 1024 });
+    // Stop after the first chunk: the upload stays unfinished.
+    let url: string | null = null;
+    await new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (run.acknowledged() > 0) {
+          clearInterval(poll);
+          url = run.url();
+          void run.upload.abort().then(resolve, reject);
+        }
+      }, 5);
+    });
+    assert.ok(url);
+    const uploadUrl: string = url;
+    const dataFile = join(server.dataDir, 'uploads', idOf(uploadUrl));
+    assert.ok(existsSync(dataFile), 'bytes in progress live in <data-dir>/uploads/<id>');
+
+    // The sweeper ticks once a second from start-up. Touch the upload just after a tick, so it
+    // expires about 0.9 s before the next one: a window in which it must answer 410.
+    const phase = (performance.now() - readyAt) % 1000;
+    await sleep((1100 - phase) % 1000);
+    const last = await tusHead(uploadUrl);
+    assert.equal(last.status, 200);
+    const resume = runUpload(source, { endpoint: server.endpoint, uploadUrl, chunkSize: 64 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (resume.acknowledged() > 64 * 1024) {
+          clearInterval(poll);
+          void resume.upload.abort().then(resolve, reject);
+        }
+      }, 2);
+    });
+    const touchedAt = performance.now();
+
+    const seen: number[] = [];
+    while (performance.now() - touchedAt < 5000) {
+      const { status } = await tusHead(uploadUrl);
+      if (seen.at(-1) !== status) seen.push(status);
+      if (status === 404) break;
+      await sleep(50);
+    }
+    assert.deepEqual(seen, [200, 410, 404], server.stderr);
+    assert.equal(existsSync(dataFile), false, 'the sweeper removed the bytes');
+    const download = await downloadDigest(uploadUrl);
+    assert.equal(download.status, 404);
+  });
+});
