@@ -12,6 +12,10 @@ export const ERRORS = {
   ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request took too long to arrive' },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; retry shortly' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ERR_BODY_CONSUMED: {
+    status: 500,
+    message: 'the request body was read before Ferry got it: mount Ferry before any body parser',
+  },
   ERR_STORAGE_UNAVAILABLE: { status: 503, message: 'the storage is temporarily unavailable; retry shortly' },
 
   // tus protocol

@@ -4,7 +4,7 @@
  * and a graceful `close`.
  */
 import { mkdir } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ERRORS } from '@ferry/protocol';
@@ -90,7 +90,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   };
   const router = createRouter({ config, service, tus, metrics, logger, isReady: () => ready });
   const handler = createNodeHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
-  const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy });
+  const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
 
   const sweep = async () => {
     try {
@@ -176,12 +176,16 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-  const code = tooLarge ? 'ERR_HEADERS_TOO_LARGE' : 'ERR_BAD_REQUEST';
+  const code =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'ERR_HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'ERR_REQUEST_TIMEOUT'
+        : 'ERR_BAD_REQUEST';
   const status = ERRORS[code].status;
   const body = JSON.stringify({ error: { code, message: ERRORS[code].message } });
   socket.end(
-    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -17,12 +17,14 @@ export interface FetchHandlerOptions {
   metrics: Metrics;
   logger: Logger;
   trustProxy: boolean;
+  /** Counts requests in flight (graceful shutdown waits for them). */
+  tracker?: { begin(): void; end(): void };
 }
 
 const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
 export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
-  const { router, metrics, logger, trustProxy } = options;
+  const { router, metrics, logger, trustProxy, tracker } = options;
   return async (incoming) => {
     const started = performance.now();
     const url = new URL(incoming.url);
@@ -38,7 +40,13 @@ export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
       origin: originFrom(header, { proto: url.protocol.slice(0, -1), host: url.host }, trustProxy),
       requestId: requestIdFrom(header('x-request-id')),
     };
-    const response = await router.handle(request);
+    tracker?.begin();
+    let response: Awaited<ReturnType<Router['handle']>>;
+    try {
+      response = await router.handle(request);
+    } finally {
+      tracker?.end();
+    }
     const seconds = (performance.now() - started) / 1000;
     metrics.requests.inc({ method, status: response.status });
     metrics.requestDuration.observe({ method }, seconds);

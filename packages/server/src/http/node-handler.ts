@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
+import { errorResponse } from './error-response.ts';
 import { effectiveMethod, originFrom, requestIdFrom } from './request-context.ts';
 import type { Router } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -41,6 +42,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       return;
     }
     const started = performance.now();
+    let bodyConsumed = false;
     tracker?.begin();
     const headers = req.headers;
     const header = (name: string): string | undefined => {
@@ -48,6 +50,11 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       return Array.isArray(value) ? value.join(', ') : value;
     };
     const method = effectiveMethod(req.method ?? 'GET', header('x-http-method-override'));
+    if (req.readableEnded && Number(header('content-length') ?? 0) > 0) {
+      // A body parser mounted before Ferry read the body: storing "nothing" and answering 204
+      // would make the client resend the same chunk forever.
+      bodyConsumed = true;
+    }
     let controller: AbortController | undefined;
     const request: HttpRequest = {
       method,
@@ -78,7 +85,12 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       requestId: requestIdFrom(header('x-request-id')),
     };
 
-    router.handle(request).then(
+    const handled = bodyConsumed
+      ? Promise.resolve(
+          errorResponse(new UploadError('ERR_BODY_CONSUMED'), { logger, requestId: request.requestId }),
+        )
+      : router.handle(request);
+    handled.then(
       (response) => send(res, response),
       (error: unknown) => {
         // The router maps every error to a response; reaching here is a bug.
