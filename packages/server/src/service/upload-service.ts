@@ -346,7 +346,17 @@ export class UploadService {
   /** Storage is the truth: after a crash the record may lag behind the bytes on disk. */
   async #reconcile(record: UploadRecord): Promise<UploadRecord> {
     if (record.state !== 'uploading') return record;
-    const stored = await this.#data.getOffset(record.storageKey);
+    let stored: number;
+    try {
+      stored = await this.#data.getOffset(record.storageKey);
+    } catch (error) {
+      // A crash between the store's finalize (bytes moved) and recording it leaves a finished file
+      // behind an unfinished record: finalize again (it is idempotent) to complete the record.
+      if (record.size !== null && error instanceof UploadError && error.code === 'ERR_NOT_FOUND') {
+        return this.#finish(record);
+      }
+      throw error;
+    }
     if (stored === record.offset) return record;
     this.#logger.info(
       { uploadId: record.id, recorded: record.offset, stored },
