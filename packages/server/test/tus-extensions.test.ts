@@ -231,6 +231,20 @@ describe('concatenation', () => {
     );
   });
 
+  it('terminating the partials afterwards leaves the final upload whole', async () => {
+    const locations = await partials();
+    const reply = await send(server.endpoint, {
+      method: 'POST',
+      headers: { ...TUS, 'upload-concat': `final;${locations.join(' ')}` },
+    });
+    assert.equal(reply.status, 201, reply.body.toString());
+    for (const location of locations) {
+      assert.equal((await send(location, { method: 'DELETE', headers: { ...TUS } })).status, 204);
+    }
+    const final = new URL(String(reply.headers.location), server.endpoint).href;
+    assert.deepEqual(await download(final), Buffer.concat(pieces));
+  });
+
   const refusals = [
     {
       name: 'an unfinished partial',

@@ -314,6 +314,16 @@ const cases: Case[] = [
     status: 410,
     code: 'ERR_UPLOAD_EXPIRED',
   },
+  {
+    name: 'DELETE of an expired upload still terminates it (204)',
+    fixture: 'expired',
+    target: 'upload',
+    request: { method: 'DELETE', headers: { ...TUS } },
+    status: 204,
+    verify: async (fixture) => {
+      await expectStatus(head(fixture.location), 404);
+    },
+  },
   // 412 Precondition Failed
   ...(
     [
