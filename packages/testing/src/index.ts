@@ -1,2 +1,3 @@
+export * from './describe-data-store.ts';
 export * from './describe-locker.ts';
 export * from './describe-meta-store.ts';
