@@ -252,8 +252,10 @@ export class UploadService {
         offset: start + written,
         expiresAt: this.#expiryFrom(this.#now()),
       });
-      if (updated.size !== null && updated.offset === updated.size) updated = await this.#finish(updated);
     }
+    // Also when nothing was written: a deferred length declared equal to the bytes already received
+    // (an empty last PATCH) completes the upload.
+    if (updated.size !== null && updated.offset === updated.size) updated = await this.#finish(updated);
     if (failure !== undefined) {
       throw failure instanceof UploadError
         ? failure
