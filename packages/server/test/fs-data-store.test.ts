@@ -119,6 +119,14 @@ describe('fs data store', () => {
     }
   });
 
+  it('stops at a chunk that is not bytes, keeping what came before', async () => {
+    const key = await store.create({ id: randomUploadId(), size: 10 });
+    const result = await store.append(key, 0, Readable.from([Buffer.from('ab'), 42, Buffer.from('cd')]));
+    assert.equal(result.bytesWritten, 2);
+    assert.ok(result.interruption instanceof TypeError);
+    assert.equal(await store.getOffset(key), 2);
+  });
+
   it('reports the size on disk as the offset after a crash', async () => {
     const id = randomUploadId();
     const key = await store.create({ id, size: 1_000_000 });

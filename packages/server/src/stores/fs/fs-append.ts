@@ -160,7 +160,12 @@ class Intake {
 
   /** Takes one chunk; returns a reason to stop reading, or `undefined` to go on. */
   take(value: unknown): { reason: unknown } | undefined {
-    let chunk = toBytes(value);
+    let chunk: Uint8Array;
+    try {
+      chunk = toBytes(value);
+    } catch (error) {
+      return { reason: error };
+    }
     let overflow = false;
     if (this.received + chunk.byteLength > this.#maxBytes) {
       // Keep exactly the bytes up to the limit; the rest of this chunk is dropped.
@@ -195,8 +200,9 @@ function prematureClose(): Error {
 
 /**
  * Writes `body` into `fd` from `position`. Resolves with the bytes written and, if the body ended
- * early, why (`signal.reason`, the body's error, a premature-close error, `ERR_EXCEEDS_LENGTH`, or
- * an error thrown by `onChunk`). Rejects only when a write fails. Never closes `fd`.
+ * early, why: `signal.reason`, the body's error, an error with code `ERR_STREAM_PREMATURE_CLOSE`,
+ * an `UploadError` `ERR_EXCEEDS_LENGTH`, an error thrown by `onChunk`, or a `TypeError` for a chunk
+ * that is not bytes. Rejects only when a write fails. Never closes `fd`.
  */
 export function writeBody(
   fd: number,
