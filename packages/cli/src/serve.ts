@@ -2,7 +2,7 @@
  * `ferry serve`: builds the server from the resolved settings, listens, prints the one ready line
  * and shuts down gracefully on SIGTERM / SIGINT.
  */
-import { createFerry, type Ferry } from '@ferry/server';
+import { createFerry } from '@ferry/server';
 import type { ServeSettings } from './serve-settings.ts';
 
 export interface ServeIo {
@@ -27,6 +27,7 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
     stopRequested = resolve;
   });
   let stopping = false;
+  let watchdog: NodeJS.Timeout | undefined;
   const onSignal = (signal: string) => {
     if (stopping) {
       io.stderr.write(`ferry: ${signal} again while shutting down; exiting now\n`);
@@ -34,6 +35,14 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
       return;
     }
     stopping = true;
+    // close() is bounded by shutdownTimeoutMs; this only guards against a start-up or a close that
+    // never settles, so a stop request always ends the process.
+    const limit = settings.server.shutdownTimeoutMs + CLOSE_GRACE_MS;
+    watchdog = setTimeout(() => {
+      io.stderr.write(`ferry: shutdown did not finish within ${limit} ms; exiting\n`);
+      io.exit(1);
+    }, limit);
+    watchdog.unref();
     stopRequested(signal);
   };
   // Installed before the server starts, so a signal during start-up still closes it cleanly
@@ -55,29 +64,17 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
       if (!stopping) io.stdout.write(`Ferry listening on ${url}\n`);
     }
     const signal = await stop;
-    return await shutDown(ferry, signal, settings, io);
-  } finally {
-    for (const signal of SIGNALS) process.off(signal, onSignal);
-  }
-}
-
-async function shutDown(ferry: Ferry, signal: string, settings: ServeSettings, io: ServeIo): Promise<number> {
-  ferry.logger.info({ signal }, 'shutting down');
-  // close() is bounded by shutdownTimeoutMs; this only guards against a close that never settles.
-  const limit = settings.server.shutdownTimeoutMs + CLOSE_GRACE_MS;
-  const watchdog = setTimeout(() => {
-    io.stderr.write(`ferry: shutdown did not finish within ${limit} ms; exiting\n`);
-    io.exit(1);
-  }, limit);
-  watchdog.unref();
-  try {
-    await ferry.close();
-    return 0;
-  } catch (error) {
-    ferry.logger.error({ err: error }, 'shutdown failed');
-    return 1;
+    ferry.logger.info({ signal }, 'shutting down');
+    try {
+      await ferry.close();
+      return 0;
+    } catch (error) {
+      ferry.logger.error({ err: error }, 'shutdown failed');
+      return 1;
+    }
   } finally {
     clearTimeout(watchdog);
+    for (const signal of SIGNALS) process.off(signal, onSignal);
   }
 }
 
