@@ -4,7 +4,7 @@
  * docs/configuration.md are all derived from this one table, so none of them can drift from the
  * server's configuration.
  */
-import { CONFIG_FIELDS, ConfigError, DEFAULT_CONFIG, type ServerConfig } from '@ferry/server';
+import { CONFIG_FIELDS, ConfigError, DEFAULT_CONFIG } from '@ferry/server';
 import { type OptionUnit, parseQuantity, UnitError } from './units.ts';
 
 export type OptionType = 'string' | 'integer' | 'boolean' | 'list' | 'enum';
@@ -103,9 +103,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = Object.freeze([
 export const OPTIONS_BY_KEY: ReadonlyMap<string, ServeOption> = new Map(
   SERVE_OPTIONS.map((entry) => [entry.key, entry]),
 );
-
-/** The server keys, typed, for code that builds a `Partial<ServerConfig>`. */
-export type ServerKey = keyof ServerConfig;
 
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
