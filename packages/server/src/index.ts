@@ -1,7 +1,13 @@
 export * from './config.ts';
+export * from './ferry.ts';
+export { errorResponse, toUploadError } from './http/error-response.ts';
+export type { FetchHandler } from './http/fetch-handler.ts';
+export type { NodeHandler } from './http/node-handler.ts';
+export * from './http/types.ts';
 export * from './meta/locker.ts';
 export * from './meta/memory-locker.ts';
 export * from './meta/meta-store.ts';
 export * from './meta/sqlite/sqlite-meta-store.ts';
+export * from './service/upload-service.ts';
 export * from './stores/data-store.ts';
 export * from './stores/fs/fs-data-store.ts';
