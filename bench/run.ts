@@ -54,6 +54,7 @@ async function measure(
     seconds: 0,
     throughput: 0,
     serverCpuSeconds: 0,
+    startRssMiB: 0,
     peakRssMiB: 0,
     peakMethod: 'poll',
     clientCpuSeconds: 0,
@@ -76,6 +77,7 @@ async function measure(
     seconds,
     throughput: unit === 'MB/s' ? reply.bytes / 1e6 / seconds : spec.uploads / seconds,
     serverCpuSeconds: usage.cpuSeconds,
+    startRssMiB: usage.startRssMiB,
     peakRssMiB: usage.peakRssMiB,
     peakMethod: usage.peakMethod,
     clientCpuSeconds: reply.clientCpuSeconds,
@@ -91,7 +93,7 @@ function describe(sample: RunSample, unit: string): string {
     sample.failures.length > 0 ? `  *** ${sample.failures.length} SHA-256 MISMATCH(ES) ***` : '';
   return (
     `${sample.throughput.toFixed(1)} ${unit}, server CPU ${sample.serverCpuSeconds.toFixed(2)} s, ` +
-    `peak RSS ${sample.peakRssMiB.toFixed(0)} MiB, client CPU ${((100 * sample.clientCpuSeconds) / sample.seconds).toFixed(0)} %, ` +
+    `RSS ${sample.startRssMiB.toFixed(0)} → ${sample.peakRssMiB.toFixed(0)} MiB, client CPU ${((100 * sample.clientCpuSeconds) / sample.seconds).toFixed(0)} %, ` +
     `other load ${(100 * sample.otherLoad).toFixed(0)} %, ` +
     `${sample.seconds.toFixed(2)} s${mismatch}`
   );
@@ -243,7 +245,8 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${report}`);
   mkdirSync(path.dirname(options.out), { recursive: true });
   writeFileSync(options.out, report);
-  log(`\nReport written to ${path.relative(repoRoot, options.out)}`);
+  const shown = path.relative(repoRoot, options.out);
+  log(`\nReport written to ${shown.startsWith('..') ? options.out : shown}`);
   if (hasFailures(result)) {
     log(
       '\n*** THE BENCHMARK FAILED: a run errored or a stored file did not match what was sent (see FAILURES). ***',

@@ -111,6 +111,8 @@ export function machineBusySeconds(): number {
 export interface Meter {
   stop(): {
     cpuSeconds: number;
+    /** Resident set when the interval began: what the process holds at rest. */
+    startRssMiB: number;
     peakRssMiB: number;
     peakMethod: 'hwm' | 'poll';
     /** Share of the machine's CPU (0..1) used by processes outside `pids`, `ownPids` and the harness. */
@@ -136,6 +138,7 @@ export function startMeter(pids: readonly number[], ownPids: readonly number[] =
     if (total > polledPeak) polledPeak = total;
   };
   poll();
+  const startKiB = polledPeak;
   const timer = setInterval(poll, pollMs);
   return {
     stop() {
@@ -148,7 +151,13 @@ export function startMeter(pids: readonly number[], ownPids: readonly number[] =
       const otherLoad = capacity > 0 ? Math.min(1, Math.max(0, (busy - cpu - own) / capacity)) : 0;
       const hwm = hwmOk ? highWaterKiB(pids[0]!) : 0;
       const peakKiB = Math.max(polledPeak, hwm);
-      return { cpuSeconds: cpu, peakRssMiB: peakKiB / 1024, peakMethod: hwmOk ? 'hwm' : 'poll', otherLoad };
+      return {
+        cpuSeconds: cpu,
+        startRssMiB: startKiB / 1024,
+        peakRssMiB: peakKiB / 1024,
+        peakMethod: hwmOk ? 'hwm' : 'poll',
+        otherLoad,
+      };
     },
   };
 }

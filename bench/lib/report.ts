@@ -36,6 +36,13 @@ function ratio(result: WorkloadResult, over: ServerId, under: ServerId): number 
   return medianThroughput(result, over) / medianThroughput(result, under);
 }
 
+/** Work done per server CPU second: steadier than throughput when other processes share the CPU. */
+function medianEfficiency(result: WorkloadResult, server: ServerId): number {
+  return median(
+    goodSamples(cellOf(result, server)).map((s) => (s.throughput * s.seconds) / s.serverCpuSeconds),
+  );
+}
+
 function status(value: number, met: boolean): string {
   return Number.isFinite(value) ? (met ? 'met' : '**missed**') : 'n/a';
 }
@@ -46,7 +53,7 @@ function workloadTable(result: WorkloadResult): string[] {
   const lines = [
     `### ${workload.id} — ${workload.title}`,
     '',
-    `| server | ${workload.unit} median (min–max) | server CPU s | ${perCpu} | peak RSS MiB (max) | client CPU | other load | stored files verified |`,
+    `| server | ${workload.unit} median (min–max) | server CPU s | ${perCpu} | RSS MiB at start → peak (max) | client CPU | other load | stored files verified |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const cell of result.cells) {
@@ -66,7 +73,7 @@ function workloadTable(result: WorkloadResult): string[] {
         spread(good.map((s) => s.throughput)),
         num(median(good.map((s) => s.serverCpuSeconds))),
         num(median(good.map((s) => work(s) / s.serverCpuSeconds))),
-        num(max(good.map((s) => s.peakRssMiB))),
+        `${num(median(good.map((s) => s.startRssMiB)))} → ${num(max(good.map((s) => s.peakRssMiB)))}`,
         share(median(good.map((s) => s.clientCpuSeconds / s.seconds))),
         share(median(good.map((s) => s.otherLoad))),
         bad > 0 ? `${verified}; **${bad} of ${cell.samples.length} runs FAILED**` : verified,
@@ -89,8 +96,8 @@ function sum(values: number[]): number {
 
 function ratioTable(results: WorkloadResult[]): string[] {
   const lines = [
-    '| workload | Ferry / @tus | target | status | Ferry --hash-uploads / @tus | Ferry / node fs append | Ferry / node discard |',
-    '| --- | ---: | ---: | --- | ---: | ---: | ---: |',
+    '| workload | Ferry / @tus | target | status | Ferry --hash-uploads / @tus | Ferry / node fs append | Ferry / node discard | Ferry / @tus per server CPU s |',
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
   ];
   for (const result of results) {
     const id = result.workload.id;
@@ -98,7 +105,8 @@ function ratioTable(results: WorkloadResult[]): string[] {
     lines.push(
       `| ${id} | ${num(main)}× | ≥ ${ratioTargets[id]}× | ${status(main, main >= ratioTargets[id])} | ` +
         `${num(ratio(result, 'ferry-sha256', 'tus'))}× | ${num(ratio(result, 'ferry', 'node-fs'))}× | ` +
-        `${num(ratio(result, 'ferry', 'node-discard'))}× |`,
+        `${num(ratio(result, 'ferry', 'node-discard'))}× | ` +
+        `${num(medianEfficiency(result, 'ferry') / medianEfficiency(result, 'tus'))}× |`,
     );
   }
   return lines;
@@ -196,6 +204,17 @@ export function renderReport(result: BenchResult): string {
     '',
   ];
   if (failures.length > 0) lines.push('## FAILURES', '', ...failures, '');
+  const load = median(
+    result.workloads.flatMap((w) => w.cells.flatMap((c) => goodSamples(c).map((s) => s.otherLoad))),
+  );
+  if (load > 0.2) {
+    lines.push(
+      `**Busy machine: other processes used ${share(load)} of the CPU during the median run.** ` +
+        'Throughput and its ratios are then unreliable; the per-CPU-second columns hold up better. ' +
+        'Re-run on a quiet machine before drawing conclusions.',
+      '',
+    );
+  }
   if (result.workloads.length > 0 || result.memory.length > 0)
     lines.push('## Targets', '', ...targetTable(result), '');
   if (result.workloads.length > 0) {

@@ -10,6 +10,8 @@ export interface RunSample {
   /** In the workload's unit: MB/s (10^6 bytes per second of payload) or finished uploads per second. */
   throughput: number;
   serverCpuSeconds: number;
+  /** Server RSS when the run began (after warm-up and earlier runs). */
+  startRssMiB: number;
   peakRssMiB: number;
   peakMethod: 'hwm' | 'poll';
   clientCpuSeconds: number;
