@@ -143,13 +143,15 @@ describe('resuming after the server went away mid-upload', () => {
       },
     });
     await assert.rejects(first.done);
-    const status = (await killed) as { signal: string | null } | undefined;
-    assert.equal(status?.signal, 'SIGKILL');
+    assert.ok(killed, 'the kill landed during the upload');
+    const status = (await killed) as { signal: string | null };
+    assert.equal(status.signal, 'SIGKILL');
     const url = first.url();
     assert.ok(url, 'the upload was created before the crash');
     const acknowledged = first.acknowledged();
-    assert.equal(acknowledged, 16 * MiB);
-    assert.ok(sentAtKill > acknowledged, 'killed while a PATCH was sending');
+    const seen = `sent ${sentAtKill}, acknowledged ${acknowledged}`;
+    assert.ok(acknowledged >= 12 * MiB && acknowledged % (4 * MiB) === 0, seen);
+    assert.ok(sentAtKill > acknowledged, `killed while a PATCH was sending (${seen})`);
 
     server = await group.start({ port, dataDir });
     assert.equal(server.port, port);
@@ -157,11 +159,15 @@ describe('resuming after the server went away mid-upload', () => {
     assert.equal(state.status, 200);
     const offset = state.offset ?? -1;
     // Nothing acknowledged is lost to kill -9; bytes of the broken chunk may be kept too.
-    assert.ok(offset >= acknowledged && offset < source.length, `offset ${offset}`);
+    assert.ok(offset >= acknowledged && offset < source.length, `offset ${offset} (${seen})`);
 
     const second = runUpload(source, { endpoint: server.endpoint, uploadUrl: url, chunkSize: 4 * MiB });
     assert.equal(await settle(second.done, server), url);
-    assert.equal(second.sentOffsets[0], offset, 'the second run resumed where the server was');
+    assert.equal(
+      second.sentOffsets[0],
+      offset,
+      `resumed where the server was: ${second.sentOffsets.join(',')}`,
+    );
     assert.ok(Math.min(...second.progress) >= offset);
     await assertStored(url, source);
   });
@@ -197,54 +203,62 @@ describe('resuming after the server went away mid-upload', () => {
 });
 
 describe('expiry at process level', () => {
-  it('an idle unfinished upload answers 410, then the sweeper removes its bytes and HEAD answers 404', async () => {
+  it('idle unfinished uploads answer 410, then the sweeper removes their bytes and HEAD answers 404', async () => {
     const server = await group.start({ args: ['--expiry-seconds', '1', '--sweep-interval-seconds', '1'] });
-    const readyAt = performance.now();
     const source = randomBytes(256 * 1024);
-    const run = runUpload(source, { endpoint: server.endpoint, chunkSize: 64 * 1024 });
-    // Stop after the first chunk: the upload stays unfinished.
-    let url: string | null = null;
-    await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => {
-        if (run.acknowledged() > 0) {
-          clearInterval(poll);
-          url = run.url();
-          void run.upload.abort().then(resolve, reject);
-        }
-      }, 5);
-    });
-    assert.ok(url);
-    const uploadUrl: string = url;
-    const dataFile = join(server.dataDir, 'uploads', idOf(uploadUrl));
-    assert.ok(existsSync(dataFile), 'bytes in progress live in <data-dir>/uploads/<id>');
 
-    // The sweeper ticks once a second from start-up. Touch the upload just after a tick, so it
-    // expires about 0.9 s before the next one: a window in which it must answer 410.
-    const phase = (performance.now() - readyAt) % 1000;
-    await sleep((1100 - phase) % 1000);
-    const last = await tusHead(uploadUrl);
-    assert.equal(last.status, 200);
-    const resume = runUpload(source, { endpoint: server.endpoint, uploadUrl, chunkSize: 64 * 1024 });
-    await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => {
-        if (resume.acknowledged() > 64 * 1024) {
-          clearInterval(poll);
-          void resume.upload.abort().then(resolve, reject);
-        }
-      }, 2);
-    });
-    const touchedAt = performance.now();
-
-    const seen: number[] = [];
-    while (performance.now() - touchedAt < 5000) {
-      const { status } = await tusHead(uploadUrl);
-      if (seen.at(-1) !== status) seen.push(status);
-      if (status === 404) break;
-      await sleep(50);
+    // Three uploads left idle a third of a second apart. The sweeper ticks once a second, so at
+    // least one of them expires two thirds of a second or more before the tick that removes it:
+    // a window no load on the machine can make the polling below miss.
+    const uploads: Array<{
+      url: string;
+      dataFile: string;
+      startedAt: number;
+      seen: number[];
+      goneAt?: number;
+    }> = [];
+    for (let index = 0; index < 3; index++) {
+      if (index > 0) await sleep(333);
+      const startedAt = performance.now();
+      const run = runUpload(source, { endpoint: server.endpoint, chunkSize: 64 * 1024 });
+      // Stop after the first chunk: the upload stays unfinished.
+      await new Promise<void>((resolve, reject) => {
+        const poll = setInterval(() => {
+          if (run.acknowledged() > 0) {
+            clearInterval(poll);
+            void run.upload.abort().then(resolve, reject);
+          }
+        }, 2);
+      });
+      const url = run.url();
+      assert.ok(url);
+      const dataFile = join(server.dataDir, 'uploads', idOf(url));
+      assert.ok(existsSync(dataFile), 'bytes in progress live in <data-dir>/uploads/<id>');
+      uploads.push({ url, dataFile, startedAt, seen: [] });
     }
-    assert.deepEqual(seen, [200, 410, 404], server.stderr);
-    assert.equal(existsSync(dataFile), false, 'the sweeper removed the bytes');
-    const download = await downloadDigest(uploadUrl);
-    assert.equal(download.status, 404);
+
+    const deadline = performance.now() + 8000;
+    while (uploads.some((upload) => upload.goneAt === undefined) && performance.now() < deadline) {
+      for (const upload of uploads) {
+        if (upload.goneAt !== undefined) continue;
+        const { status } = await tusHead(upload.url);
+        if (upload.seen.at(-1) !== status) upload.seen.push(status);
+        if (status === 404) upload.goneAt = performance.now();
+      }
+      await sleep(25);
+    }
+
+    const report = uploads.map((upload) => upload.seen.join('→')).join(', ');
+    for (const upload of uploads) {
+      // Never removed before it expired; 200 (maybe), 410 (maybe), then 404 — never back.
+      assert.match(upload.seen.join(','), /^(200,)?(410,)?404$/, report);
+      assert.ok((upload.goneAt ?? 0) >= upload.startedAt + 1000, report);
+      assert.equal(existsSync(upload.dataFile), false, 'the sweeper removed the bytes');
+      assert.equal((await downloadDigest(upload.url)).status, 404);
+    }
+    assert.ok(
+      uploads.some((upload) => upload.seen.includes(410)),
+      `an expired upload answers 410 until swept: ${report}`,
+    );
   });
 });

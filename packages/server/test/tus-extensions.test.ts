@@ -173,6 +173,23 @@ describe('creation-defer-length', () => {
     assert.equal((await download(location)).toString(), 'abcde');
   });
 
+  it('declaring the length equal to the bytes already received with an empty PATCH finishes the upload', async () => {
+    // What tus-js-client sends when a stream of unknown length ends exactly at a chunk boundary.
+    const location = await createUpload(server.endpoint, 'deferred');
+    assert.equal((await patch(location, 0, 'abc')).status, 204);
+    const declared = await patch(location, 3, '', { 'upload-length': '3' });
+    assert.equal(declared.status, 204, declared.body.toString());
+    assert.equal(declared.headers['upload-offset'], '3');
+    assert.equal((await download(location)).toString(), 'abc');
+  });
+
+  it('a deferred upload declared empty (Upload-Length 0 on the first PATCH) is finished', async () => {
+    const location = await createUpload(server.endpoint, 'deferred');
+    const declared = await patch(location, 0, '', { 'upload-length': '0' });
+    assert.equal(declared.status, 204, declared.body.toString());
+    assert.equal((await download(location)).length, 0);
+  });
+
   it('a declared length below the bytes already received is 400', async () => {
     const location = await createUpload(server.endpoint, 'deferred');
     assert.equal((await patch(location, 0, 'abcdef')).status, 204);
