@@ -154,10 +154,15 @@ async function runWorkload(
   return { workload, cells };
 }
 
-async function runMemory(defs: ServerDef[], client: LoadClient, ferry: FerryProbe): Promise<MemoryResult[]> {
+async function runMemory(
+  defs: ServerDef[],
+  client: LoadClient,
+  ferry: FerryProbe,
+  smallRuns: number,
+): Promise<MemoryResult[]> {
   const rows: MemoryResult[] = [];
   for (const def of defs.filter((d) => d.ferry)) {
-    const row: MemoryResult = { server: def.id, label: def.label };
+    const row: MemoryResult = { server: def.id, label: def.label, small: [] };
     rows.push(row);
     const dir = mkdtempSync(path.join(tempRoot!, 'MEM-'));
     try {
@@ -168,8 +173,13 @@ async function runMemory(defs: ServerDef[], client: LoadClient, ferry: FerryProb
         continue;
       }
       try {
-        row.small = await measure(prepared, client, memorySpecs.small, 'MB/s');
-        log(`MEM ${def.label} 256 MiB: ${describe(row.small, 'MB/s')}`);
+        // A single peak reading wobbles with garbage-collection timing, and a 16× longer upload
+        // gets 16× more chances to catch a high one; several small runs even that out.
+        for (let run = 0; run < smallRuns; run++) {
+          const sample = await measure(prepared, client, memorySpecs.small, 'MB/s');
+          row.small.push(sample);
+          log(`MEM ${def.label} 256 MiB run ${run + 1}/${smallRuns}: ${describe(sample, 'MB/s')}`);
+        }
         row.large = await measure(prepared, client, memorySpecs.large, 'MB/s');
         log(`MEM ${def.label} 4 GiB: ${describe(row.large, 'MB/s')}`);
       } finally {
@@ -235,7 +245,7 @@ async function main(): Promise<number> {
     }
     if (options.sections.includes('MEM') && defs.some((d) => d.ferry)) {
       log('\nMEM: peak RSS for one 256 MiB and one 4 GiB single-PATCH upload');
-      result.memory = await runMemory(defs, client, ferry);
+      result.memory = await runMemory(defs, client, ferry, options.runs);
     }
   } finally {
     client.close();

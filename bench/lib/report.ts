@@ -47,6 +47,13 @@ function status(value: number, met: boolean): string {
   return Number.isFinite(value) ? (met ? 'met' : '**missed**') : 'n/a';
 }
 
+const busyThreshold = 0.2;
+
+/** Median share of the machine's CPU that other processes used during a workload's runs. */
+function otherLoad(result: WorkloadResult): number {
+  return median(result.cells.flatMap((c) => goodSamples(c).map((s) => s.otherLoad)));
+}
+
 function workloadTable(result: WorkloadResult): string[] {
   const { workload } = result;
   const perCpu = workload.unit === 'MB/s' ? 'MB per server CPU s' : 'uploads per server CPU s';
@@ -112,10 +119,14 @@ function ratioTable(results: WorkloadResult[]): string[] {
   return lines;
 }
 
+function smallPeak(memory: MemoryResult): number {
+  const ok = memory.small.filter((s) => s.ok);
+  return ok.length === memory.small.length ? max(ok.map((s) => s.peakRssMiB)) : Number.NaN;
+}
+
 function growth(memory: MemoryResult): number {
-  if (memory.small === undefined || memory.large === undefined) return Number.NaN;
-  if (!memory.small.ok || !memory.large.ok) return Number.NaN;
-  return memory.large.peakRssMiB / memory.small.peakRssMiB - 1;
+  if (memory.large === undefined || !memory.large.ok) return Number.NaN;
+  return memory.large.peakRssMiB / smallPeak(memory) - 1;
 }
 
 function percent(value: number): string {
@@ -124,7 +135,7 @@ function percent(value: number): string {
 
 function memoryTable(memory: MemoryResult[]): string[] {
   const lines = [
-    '| server | peak RSS MiB, 256 MiB upload | peak RSS MiB, 4 GiB upload | growth | 4 GiB MB/s | status |',
+    '| server | peak RSS MiB, 256 MiB upload (max of runs) | peak RSS MiB, 4 GiB upload | growth | 4 GiB MB/s | status |',
     '| --- | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of memory) {
@@ -133,9 +144,9 @@ function memoryTable(memory: MemoryResult[]): string[] {
       continue;
     }
     const g = growth(row);
-    const error = row.small?.error ?? row.large?.error;
+    const error = row.small.find((s) => !s.ok)?.error ?? row.large?.error;
     lines.push(
-      `| ${row.label} | ${num(row.small?.peakRssMiB ?? Number.NaN)} | ${num(row.large?.peakRssMiB ?? Number.NaN)} | ` +
+      `| ${row.label} | ${num(smallPeak(row))} | ${num(row.large?.peakRssMiB ?? Number.NaN)} | ` +
         `${percent(g)} | ${num(row.large?.throughput ?? Number.NaN)} | ${error ?? status(g, Math.abs(g) <= flatnessTarget)} |`,
     );
   }
@@ -184,7 +195,9 @@ function failureLines(result: BenchResult): string[] {
     }
   }
   for (const row of result.memory) {
-    note(`memory ${row.label} 256 MiB`, row.small);
+    row.small.forEach((sample, run) => {
+      note(`memory ${row.label} 256 MiB run ${run + 1}`, sample);
+    });
     note(`memory ${row.label} 4 GiB`, row.large);
   }
   return lines;
@@ -204,14 +217,15 @@ export function renderReport(result: BenchResult): string {
     '',
   ];
   if (failures.length > 0) lines.push('## FAILURES', '', ...failures, '');
-  const load = median(
-    result.workloads.flatMap((w) => w.cells.flatMap((c) => goodSamples(c).map((s) => s.otherLoad))),
-  );
-  if (load > 0.2) {
+  const busy = result.workloads
+    .map((w) => ({ id: w.workload.id, load: otherLoad(w) }))
+    .filter((w) => w.load > busyThreshold);
+  if (busy.length > 0) {
     lines.push(
-      `**Busy machine: other processes used ${share(load)} of the CPU during the median run.** ` +
-        'Throughput and its ratios are then unreliable; the per-CPU-second columns hold up better. ' +
-        'Re-run on a quiet machine before drawing conclusions.',
+      `**Busy machine: other processes used much of the CPU during ${busy
+        .map((w) => `${w.id} (${share(w.load)})`)
+        .join(', ')}.** Throughput and its ratios are unreliable there; the per-CPU-second ` +
+        'columns hold up better. Re-run on a quiet machine before drawing conclusions.',
       '',
     );
   }

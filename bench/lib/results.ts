@@ -40,7 +40,9 @@ export interface MemoryResult {
   server: ServerId;
   label: string;
   unavailable?: string;
-  small?: RunSample;
+  /** Runs of one 256 MiB upload each; the reference is the highest peak among them. */
+  small: RunSample[];
+  /** One 4 GiB upload. */
   large?: RunSample;
 }
 
@@ -71,7 +73,7 @@ export function goodSamples(cell: Cell | undefined): RunSample[] {
 export function hasFailures(result: BenchResult): boolean {
   const samples = [
     ...result.workloads.flatMap((w) => w.cells.flatMap((c) => c.samples)),
-    ...result.memory.flatMap((m) => [m.small, m.large].filter((s) => s !== undefined)),
+    ...result.memory.flatMap((m) => [...m.small, m.large].filter((s) => s !== undefined)),
   ];
   return samples.some((sample) => !sample.ok || sample.failures.length > 0);
 }
