@@ -68,8 +68,11 @@ export interface FileStat {
 /** Serves finished files, whole or by byte range. */
 export interface Downloadable {
   stat(finishedKey: string): Promise<FileStat>;
-  /** Streams bytes `start`..`end` inclusive. */
-  read(finishedKey: string, range: { start: number; end: number }, signal?: AbortSignal): Readable;
+  /**
+   * Streams bytes `start`..`end` inclusive of a finished file. A store may also read the stored
+   * prefix of an upload in progress (the server uses that to re-hash after a restart).
+   */
+  read(key: string, range: { start: number; end: number }, signal?: AbortSignal): Readable;
 }
 
 /** Joins finished partial uploads into a final one (tus concatenation). */

@@ -193,8 +193,9 @@ class FileSystemDataStore implements FsDataStore {
     return this.#stat(this.#finished(finishedKey));
   }
 
-  read(finishedKey: string, range: { start: number; end: number }, signal?: AbortSignal): Readable {
-    const parsed = this.#finished(finishedKey);
+  /** Also reads the stored prefix of an upload in progress (the server re-hashes it after a restart). */
+  read(key: string, range: { start: number; end: number }, signal?: AbortSignal): Readable {
+    const parsed = parseKey(this.directory, key);
     const { start, end } = range;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0) {
       throw new RangeError(`invalid byte range ${start}-${end}`);
