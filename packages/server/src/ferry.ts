@@ -59,7 +59,13 @@ export interface Ferry {
 export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   const { dataStore, metaStore, locker, logger: givenLogger, now, ...settings } = options;
   const config = normalizeConfig(settings);
-  const logger = givenLogger ?? pino({ level: config.logLevel }, pino.destination({ fd: 2, sync: false }));
+  const logger =
+    givenLogger ??
+    pino(
+      { level: config.logLevel },
+      // Buffered: one write per 4 KiB of log lines instead of one per line (flushed on close).
+      pino.destination({ fd: 2, sync: false, minLength: 4096 }),
+    );
   if (dataStore === undefined || metaStore === undefined) await mkdir(config.dataDir, { recursive: true });
   const data =
     dataStore ?? (await createFsDataStore({ directory: config.dataDir, durability: config.durability }));

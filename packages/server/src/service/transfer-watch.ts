@@ -15,15 +15,16 @@ export class TransferWatch {
   #lastActivity = performance.now();
   #releaseRequested = false;
   #timer: NodeJS.Timeout | undefined;
+  #request: AbortSignal | undefined;
+  readonly #onRequestAbort = () => this.stop(this.#request?.reason);
 
-  constructor(options: { stallMs: number; bodyTimeoutMs: number; signals: Array<AbortSignal | undefined> }) {
+  /** `request` aborts when the client goes away; its listener is removed by `dispose`. */
+  constructor(options: { stallMs: number; bodyTimeoutMs: number; request?: AbortSignal | undefined }) {
     this.#stallMs = options.stallMs;
     this.#bodyTimeoutMs = options.bodyTimeoutMs;
-    for (const signal of options.signals) {
-      if (signal === undefined) continue;
-      if (signal.aborted) this.#stop(signal.reason);
-      else signal.addEventListener('abort', () => this.#stop(signal.reason), { once: true });
-    }
+    this.#request = options.request;
+    if (this.#request?.aborted) this.stop(this.#request.reason);
+    else this.#request?.addEventListener('abort', this.#onRequestAbort);
     this.#timer = setInterval(() => this.#check(), Math.min(CHECK_EVERY_MS, this.#stallMs || CHECK_EVERY_MS));
     this.#timer.unref();
   }
@@ -44,21 +45,24 @@ export class TransferWatch {
     this.#check();
   }
 
+  /** Stops the body now (shutdown, client gone); what arrived is kept. */
+  stop(reason: unknown): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.dispose();
+  }
+
   dispose(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#request?.removeEventListener('abort', this.#onRequestAbort);
+    this.#request = undefined;
   }
 
   #check(): void {
     if (this.#controller.signal.aborted) return;
     const idle = performance.now() - this.#lastActivity;
-    if (this.#releaseRequested && idle >= this.#stallMs) this.#stop(new UploadError('ERR_LOCK_LOST'));
+    if (this.#releaseRequested && idle >= this.#stallMs) this.stop(new UploadError('ERR_LOCK_LOST'));
     else if (this.#bodyTimeoutMs > 0 && idle >= this.#bodyTimeoutMs)
-      this.#stop(new UploadError('ERR_BODY_TIMEOUT'));
-  }
-
-  #stop(reason: unknown): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
-    this.dispose();
+      this.stop(new UploadError('ERR_BODY_TIMEOUT'));
   }
 }

@@ -66,8 +66,9 @@ export class UploadService {
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #hasher: UploadHasher | undefined;
-  /** Aborted on shutdown: in-flight bodies stop and store what they received. */
-  readonly #shutdown = new AbortController();
+  /** Bodies being written now: stopped on shutdown, each storing what it received. */
+  readonly #active = new Set<TransferWatch>();
+  #shuttingDown = false;
 
   constructor(options: UploadServiceOptions) {
     this.config = options.config;
@@ -137,8 +138,10 @@ export class UploadService {
     const watch = new TransferWatch({
       stallMs: this.config.stallMs,
       bodyTimeoutMs: this.config.bodyTimeoutMs,
-      signals: [input.signal, this.#shutdown.signal],
+      request: input.signal,
     });
+    if (this.#shuttingDown) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
+    this.#active.add(watch);
     try {
       return await this.#withLock(
         id,
@@ -152,7 +155,11 @@ export class UploadService {
               throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.size ?? 0));
             return record;
           }
-          record = await this.#reconcile(record);
+          // Storage may be ahead of the record after a crash; the store checks the offset itself too.
+          if (input.offset !== record.offset) record = await this.#reconcile(record);
+          if (record.state === 'finished') {
+            throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.offset));
+          }
           if (input.declaredSize !== undefined) record = await this.#declareSize(record, input.declaredSize);
           if (input.offset !== record.offset) {
             throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.offset));
@@ -162,6 +169,7 @@ export class UploadService {
       );
     } finally {
       watch.dispose();
+      this.#active.delete(watch);
     }
   }
 
@@ -209,7 +217,8 @@ export class UploadService {
 
   /** Stops every body being read; each stores what it received. */
   shutdown(): void {
-    this.#shutdown.abort(new UploadError('ERR_SHUTTING_DOWN'));
+    this.#shuttingDown = true;
+    for (const watch of this.#active) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
   }
 
   async #write(record: UploadRecord, input: AppendInput, watch: TransferWatch): Promise<UploadRecord> {
@@ -225,11 +234,26 @@ export class UploadService {
       digest?.update(chunk);
       hash?.update(chunk);
     };
-    const result = await this.#data.append(record.storageKey, start, input.body, {
-      signal: watch.signal,
-      maxBytes: limit,
-      onChunk,
-    });
+    let result: Awaited<ReturnType<DataStore['append']>>;
+    try {
+      result = await this.#data.append(record.storageKey, start, input.body, {
+        signal: watch.signal,
+        maxBytes: limit,
+        onChunk,
+      });
+    } catch (error) {
+      if (
+        error instanceof UploadError &&
+        (error.code === 'ERR_OFFSET_MISMATCH' || error.code === 'ERR_NOT_FOUND')
+      ) {
+        // The record lags storage (a crash between a write and its record): repair it, then let
+        // the client re-read the offset.
+        this.#hasher?.forget(record.id);
+        const repaired = await this.#reconcile(record);
+        throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(repaired.offset));
+      }
+      throw error;
+    }
     let written = result.bytesWritten;
     let failure = result.interruption;
     if (digest && input.checksum) {
@@ -247,15 +271,16 @@ export class UploadService {
     }
     if (written > 0) this.#metrics.bytesReceived.inc(written);
     let updated = record;
-    if (written > 0) {
+    if (record.size !== null && start + written === record.size) {
+      // Complete (also with nothing written: a deferred length declared equal to the bytes already
+      // received by an empty last PATCH). One record update covers the offset and the finish.
+      updated = await this.#finish(record);
+    } else if (written > 0) {
       updated = await this.#meta.update(record.id, record.version, {
         offset: start + written,
         expiresAt: this.#expiryFrom(this.#now()),
       });
     }
-    // Also when nothing was written: a deferred length declared equal to the bytes already received
-    // (an empty last PATCH) completes the upload.
-    if (updated.size !== null && updated.offset === updated.size) updated = await this.#finish(updated);
     if (failure !== undefined) {
       throw failure instanceof UploadError
         ? failure
