@@ -8,6 +8,8 @@ await (await import('node:fs/promises')).mkdir(`${root}test-results`, { recursiv
 const patterns = process.argv.slice(2);
 const files = patterns.length > 0 ? patterns : ['packages/*/test/**/*.test.ts', 'e2e/**/*.test.ts'];
 const args = [
+  // Tests import the TypeScript sources of every package (not dist/): one copy of each module.
+  '--conditions=ferry-source',
   '--test',
   '--test-concurrency=4',
   '--test-timeout=300000',

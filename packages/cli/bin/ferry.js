@@ -1,12 +1,17 @@
 #!/usr/bin/env node
-// Entry point of the `ferry` command. The sources are TypeScript run by Node's type stripping
-// (Node >= 22.18). On an older Node, re-run this file on the runtime pinned by the repository.
+// Entry point of the `ferry` command. Runs the compiled JavaScript (`tsc -b` writes dist/; npm
+// runs it after every install) on Node >= 22.13, where node:sqlite needs no flag; without a build,
+// the TypeScript sources through Node's type stripping (>= 22.18). On an older Node, re-run this
+// file on the runtime pinned by the repository.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major > 22 || (major === 22 && minor >= 18)) {
+const compiled = new URL('../dist/src/main.js', import.meta.url);
+if ((major > 22 || (major === 22 && minor >= 13)) && existsSync(compiled)) {
+  await import(compiled.href);
+} else if (major > 22 || (major === 22 && minor >= 18)) {
   await import('../src/main.ts');
 } else {
   const pinned = fileURLToPath(new URL('../../../node_modules/node/bin/node', import.meta.url));
