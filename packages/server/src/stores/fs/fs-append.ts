@@ -23,6 +23,14 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_BATCH_BUFFERS = 1024;
 /** Pause the body once this much waits behind the write in flight. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/**
+ * Received-but-unwritten bytes of all appends in this process together. Past it, a body with
+ * anything queued pauses until its own write completes: with many concurrent uploads and a disk
+ * slower than the network, memory stays bounded (64 uploads × 8 MiB would be 512 MiB) while each
+ * upload keeps one write going.
+ */
+const PROCESS_HIGH_WATER_BYTES = 32 * 1024 * 1024;
+let processHeldBytes = 0;
 
 /**
  * Queues chunks and writes them at increasing positions with at most one `writev` in flight.
@@ -41,6 +49,8 @@ class PositionalWriter {
   #position: number;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** Queued plus in flight: what this writer counts in `processHeldBytes`. */
+  #heldBytes = 0;
   #writing = false;
   #onIdle: (() => void) | undefined;
 
@@ -50,13 +60,18 @@ class PositionalWriter {
   }
 
   get full(): boolean {
-    return this.#queuedBytes >= HIGH_WATER_BYTES;
+    return (
+      this.#queuedBytes >= HIGH_WATER_BYTES ||
+      (this.#queuedBytes > 0 && processHeldBytes >= PROCESS_HIGH_WATER_BYTES)
+    );
   }
 
   push(chunk: Uint8Array): void {
     if (this.failure !== undefined) return;
     this.#queue.push(chunk);
     this.#queuedBytes += chunk.byteLength;
+    this.#heldBytes += chunk.byteLength;
+    processHeldBytes += chunk.byteLength;
     if (!this.#writing) this.#writeNext();
   }
 
@@ -101,6 +116,8 @@ class PositionalWriter {
       }
       this.#position += count;
       this.written += count;
+      this.#heldBytes -= count;
+      processHeldBytes -= count;
       if (count < bytes) {
         // A short write (rare on regular files, possible near a full disk): write the rest.
         if (count === 0) {
@@ -119,6 +136,8 @@ class PositionalWriter {
 
   #fail(error: unknown): void {
     this.failure = error;
+    processHeldBytes -= this.#heldBytes;
+    this.#heldBytes = 0;
     this.#writing = false;
     this.#queue = [];
     this.#queuedBytes = 0;
@@ -355,4 +374,9 @@ async function readIterable(
   }
   await waitDrain();
   return interruption;
+}
+
+/** Bytes received by appends in this process and not yet written (for tests and metrics). */
+export function heldBytesInProcess(): number {
+  return processHeldBytes;
 }
