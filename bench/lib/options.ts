@@ -16,6 +16,8 @@ export interface BenchOptions {
   w1Size: number;
   /** Largest slice the client hands to one socket write. */
   sliceSize: number;
+  /** Runs during which other processes used more of the CPU than this share are repeated. */
+  maxOtherLoad: number;
   out: string;
 }
 
@@ -27,6 +29,8 @@ export const usage = `Usage: npm run bench -- [options]
                      (aliases: hash = ferry-sha256, discard = node-discard, fs = node-fs; default: all)
   --quick            smoke test: 1 run of W1 with a 256 MiB upload (unless --only/--runs say otherwise)
   --slice BYTES      largest body slice the client writes at once, 65536..1048576 (default 1048576)
+  --max-other-load P  a run during which other processes used more than P % of the CPU is not
+                     counted when clean runs exist, and is repeated while time allows (default 25; 100 = off)
   --out FILE         where the markdown report goes (default bench/results/latest.md)
   --help             this text
 `;
@@ -65,6 +69,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       servers: { type: 'string' },
       quick: { type: 'boolean', default: false },
       slice: { type: 'string', default: String(MiB) },
+      'max-other-load': { type: 'string', default: '25' },
       out: { type: 'string', default: 'bench/results/latest.md' },
       help: { type: 'boolean', default: false },
     },
@@ -76,6 +81,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const sliceSize = Number(values.slice);
   if (!Number.isInteger(sliceSize) || sliceSize < 65536 || sliceSize > MiB) {
     throw new Error(`--slice must be between 65536 and 1048576 bytes, got ${values.slice}`);
+  }
+  const maxOtherLoad = Number(values['max-other-load']);
+  if (!(maxOtherLoad >= 0 && maxOtherLoad <= 100)) {
+    throw new Error(`--max-other-load must be a percentage 0..100, got ${values['max-other-load']}`);
   }
   const defaultSections: Section[] = values.quick ? ['W1'] : [...sections];
   return {
@@ -89,6 +98,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     quick: values.quick,
     w1Size: values.quick ? 256 * MiB : GiB,
     sliceSize,
+    maxOtherLoad: maxOtherLoad / 100,
     out: path.resolve(repoRoot, values.out),
   };
 }

@@ -86,21 +86,28 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
-/** CPU seconds the whole machine has been busy (all states but idle and iowait), summed over cores. */
-export function machineBusySeconds(): number {
+/**
+ * CPU seconds that processes have used on the whole machine, summed over cores: user, nice and
+ * system time, less the kernel's own threads (page-cache writeback, network soft interrupts and
+ * memory scanning, which our own servers cause or which run regardless). Interrupt and steal time
+ * are left out for the same reason.
+ */
+export function processBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = ticks as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return (user + nice + system + irq + softirq + steal) / ticksPerSecond;
+  const [user = 0, nice = 0, system = 0] = line.trim().split(/\s+/).slice(1, 4).map(Number);
+  return (user + nice + system) / ticksPerSecond - kernelThreadSeconds();
+}
+
+/** CPU seconds used so far by kernel threads (children of kthreadd, pid 2). */
+function kernelThreadSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields !== undefined && (entry === '2' || fields[1] === '2'))
+      total += Number(fields[11]) + Number(fields[12]);
+  }
+  return total / ticksPerSecond;
 }
 
 /**
@@ -129,7 +136,7 @@ export function startMeter(pids: readonly number[], ownPids: readonly number[] =
   };
   const cpuStart = cpuOf(pids);
   const ownStart = cpuOf(ownPids) + selfCpu();
-  const busyStart = machineBusySeconds();
+  const busyStart = processBusySeconds();
   const wallStart = performance.now();
   const hwmOk = pids.length === 1 && resetHighWater(pids[0]!);
   let polledPeak = 0;
@@ -146,7 +153,7 @@ export function startMeter(pids: readonly number[], ownPids: readonly number[] =
       poll();
       const cpu = cpuOf(pids) - cpuStart;
       const own = cpuOf(ownPids) + selfCpu() - ownStart;
-      const busy = machineBusySeconds() - busyStart;
+      const busy = processBusySeconds() - busyStart;
       const capacity = ((performance.now() - wallStart) / 1000) * availableParallelism();
       const otherLoad = capacity > 0 ? Math.min(1, Math.max(0, (busy - cpu - own) / capacity)) : 0;
       const hwm = hwmOk ? highWaterKiB(pids[0]!) : 0;

@@ -1,6 +1,6 @@
 // Renders the results as markdown: targets first, then one table per workload, ratios, memory.
 import type { BenchResult, Cell, MemoryResult, RunSample, WorkloadResult } from './results.ts';
-import { goodSamples } from './results.ts';
+import { goodSamples, usedSamples } from './results.ts';
 import type { ServerId } from './servers.ts';
 import { max, median, min } from './stats.ts';
 import type { WorkloadId } from './workloads.ts';
@@ -29,7 +29,7 @@ function cellOf(result: WorkloadResult, server: ServerId): Cell | undefined {
 }
 
 function medianThroughput(result: WorkloadResult, server: ServerId): number {
-  return median(goodSamples(cellOf(result, server)).map((s) => s.throughput));
+  return median(usedSamples(cellOf(result, server)).map((s) => s.throughput));
 }
 
 function ratio(result: WorkloadResult, over: ServerId, under: ServerId): number {
@@ -39,7 +39,7 @@ function ratio(result: WorkloadResult, over: ServerId, under: ServerId): number 
 /** Work done per server CPU second: steadier than throughput when other processes share the CPU. */
 function medianEfficiency(result: WorkloadResult, server: ServerId): number {
   return median(
-    goodSamples(cellOf(result, server)).map((s) => (s.throughput * s.seconds) / s.serverCpuSeconds),
+    usedSamples(cellOf(result, server)).map((s) => (s.throughput * s.seconds) / s.serverCpuSeconds),
   );
 }
 
@@ -51,7 +51,7 @@ const busyThreshold = 0.2;
 
 /** Median share of the machine's CPU that other processes used during a workload's runs. */
 function otherLoad(result: WorkloadResult): number {
-  return median(result.cells.flatMap((c) => goodSamples(c).map((s) => s.otherLoad)));
+  return median(result.cells.flatMap((c) => usedSamples(c).map((s) => s.otherLoad)));
 }
 
 function workloadTable(result: WorkloadResult): string[] {
@@ -60,15 +60,16 @@ function workloadTable(result: WorkloadResult): string[] {
   const lines = [
     `### ${workload.id} — ${workload.title}`,
     '',
-    `| server | ${workload.unit} median (min–max) | server CPU s | ${perCpu} | RSS MiB at start → peak (max) | client CPU | other load | stored files verified |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    `| server | ${workload.unit} median (min–max) | server CPU s | ${perCpu} | RSS MiB at start → peak (max) | client CPU | other load | runs used | stored files verified |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const cell of result.cells) {
     if (cell.unavailable !== undefined) {
-      lines.push(`| ${cell.label} | unavailable | | | | | | ${cell.unavailable.split('\n')[0]} |`);
+      lines.push(`| ${cell.label} | unavailable | | | | | | | ${cell.unavailable.split('\n')[0]} |`);
       continue;
     }
     const good = goodSamples(cell);
+    const used = usedSamples(cell);
     const work = (s: RunSample) => s.throughput * s.seconds;
     const verified =
       cell.server === 'node-discard' ? 'n/a (discards)' : `${sum(good.map((s) => s.verified))}`;
@@ -77,12 +78,14 @@ function workloadTable(result: WorkloadResult): string[] {
       [
         '',
         cell.label,
-        spread(good.map((s) => s.throughput)),
-        num(median(good.map((s) => s.serverCpuSeconds))),
-        num(median(good.map((s) => work(s) / s.serverCpuSeconds))),
+        spread(used.map((s) => s.throughput)),
+        num(median(used.map((s) => s.serverCpuSeconds))),
+        num(median(used.map((s) => work(s) / s.serverCpuSeconds))),
+        // Memory is taken over every good run, so leaving busy runs out can never hide a peak.
         `${num(median(good.map((s) => s.startRssMiB)))} → ${num(max(good.map((s) => s.peakRssMiB)))}`,
-        share(median(good.map((s) => s.clientCpuSeconds / s.seconds))),
-        share(median(good.map((s) => s.otherLoad))),
+        share(median(used.map((s) => s.clientCpuSeconds / s.seconds))),
+        share(median(used.map((s) => s.otherLoad))),
+        `${used.length} of ${cell.samples.length}`,
         bad > 0 ? `${verified}; **${bad} of ${cell.samples.length} runs FAILED**` : verified,
         '',
       ]
@@ -213,7 +216,9 @@ export function renderReport(result: BenchResult): string {
       `load average ${env.loadAverage} at start · ${env.runs} measured run(s) per cell · ` +
       `${Math.round(env.durationSeconds)} s in all`,
     '',
-    `Command: \`${env.command}\`. How to read this: docs/benchmarks.md. MB = 10^6 bytes; RSS in MiB.`,
+    `Command: \`${env.command}\`. How to read this: docs/benchmarks.md. MB = 10^6 bytes; RSS in MiB. ` +
+      `Runs during which other processes used more than ${share(env.maxOtherLoad)} of the CPU are repeated ` +
+      'and left out whenever an undisturbed run exists ("runs used").',
     '',
   ];
   if (failures.length > 0) lines.push('## FAILURES', '', ...failures, '');

@@ -29,6 +29,8 @@ export interface Cell {
   /** Set when the server could not be started or warmed up; then there are no samples. */
   unavailable?: string;
   samples: RunSample[];
+  /** Runs during which other processes used more of the CPU than this (0..1) are left out when clean ones exist. */
+  maxOtherLoad: number;
 }
 
 export interface WorkloadResult {
@@ -57,6 +59,7 @@ export interface BenchEnvironment {
   loadAverage: string;
   command: string;
   runs: number;
+  maxOtherLoad: number;
   durationSeconds: number;
 }
 
@@ -66,8 +69,20 @@ export interface BenchResult {
   memory: MemoryResult[];
 }
 
+/** Runs that completed with every stored file verified. */
 export function goodSamples(cell: Cell | undefined): RunSample[] {
   return cell?.samples.filter((sample) => sample.ok && sample.failures.length === 0) ?? [];
+}
+
+export function isClean(sample: RunSample, cell: Cell): boolean {
+  return sample.ok && sample.failures.length === 0 && sample.otherLoad <= cell.maxOtherLoad;
+}
+
+/** The runs the throughput and CPU figures come from: the clean good runs, or all good runs if none is clean. */
+export function usedSamples(cell: Cell | undefined): RunSample[] {
+  if (cell === undefined) return [];
+  const clean = cell.samples.filter((sample) => isClean(sample, cell));
+  return clean.length > 0 ? clean : goodSamples(cell);
 }
 
 export function hasFailures(result: BenchResult): boolean {
