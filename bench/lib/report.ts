@@ -18,6 +18,10 @@ function num(value: number): string {
   return value.toFixed(2);
 }
 
+function times(value: number): string {
+  return Number.isFinite(value) ? `${num(value)}×` : '–';
+}
+
 function spread(values: number[]): string {
   if (values.length === 0) return '–';
   if (values.length === 1) return num(values[0]!);
@@ -113,10 +117,10 @@ function ratioTable(results: WorkloadResult[]): string[] {
     const id = result.workload.id;
     const main = ratio(result, 'ferry', 'tus');
     lines.push(
-      `| ${id} | ${num(main)}× | ≥ ${ratioTargets[id]}× | ${status(main, main >= ratioTargets[id])} | ` +
-        `${num(ratio(result, 'ferry-sha256', 'tus'))}× | ${num(ratio(result, 'ferry', 'node-fs'))}× | ` +
-        `${num(ratio(result, 'ferry', 'node-discard'))}× | ` +
-        `${num(medianEfficiency(result, 'ferry') / medianEfficiency(result, 'tus'))}× |`,
+      `| ${id} | ${times(main)} | ≥ ${ratioTargets[id]}× | ${status(main, main >= ratioTargets[id])} | ` +
+        `${times(ratio(result, 'ferry-sha256', 'tus'))} | ${times(ratio(result, 'ferry', 'node-fs'))} | ` +
+        `${times(ratio(result, 'ferry', 'node-discard'))} | ` +
+        `${times(medianEfficiency(result, 'ferry') / medianEfficiency(result, 'tus'))} |`,
     );
   }
   return lines;
@@ -162,7 +166,7 @@ function targetTable(result: BenchResult): string[] {
     const id = workload.workload.id;
     const value = ratio(workload, 'ferry', 'tus');
     lines.push(
-      `| ${id} throughput, Ferry / @tus | ${num(value)}× | ≥ ${ratioTargets[id]}× | ${status(value, value >= ratioTargets[id])} |`,
+      `| ${id} throughput, Ferry / @tus | ${times(value)} | ≥ ${ratioTargets[id]}× | ${status(value, value >= ratioTargets[id])} |`,
     );
   }
   const w3 = result.workloads.find((w) => w.workload.id === 'W3');
