@@ -56,6 +56,19 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
     return headers;
   }
 
+  /** 201 with `Location` (tus-js-client requires it) and `Upload-Offset` (creation-with-upload). */
+  function created(request: HttpRequest, record: UploadRecord): HttpResponse {
+    return {
+      status: 201,
+      headers: {
+        ...baseHeaders(record),
+        location: uploadUrl(request, record.id),
+        'upload-offset': String(record.offset),
+      },
+      body: null,
+    };
+  }
+
   function checkVersion(request: HttpRequest): void {
     const version = request.header('tus-resumable');
     if (version !== TUS_VERSION) {
@@ -130,15 +143,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
           metadata,
           concat: { kind: 'final', partIds },
         });
-        return {
-          status: 201,
-          headers: {
-            ...baseHeaders(record),
-            location: uploadUrl(request, record.id),
-            'upload-offset': String(record.offset),
-          },
-          body: null,
-        };
+        return created(request, record);
       }
       let size: number | null;
       if (deferHeader !== undefined) {
@@ -178,15 +183,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
           record = await service.get(record.id, namespace);
         }
       }
-      return {
-        status: 201,
-        headers: {
-          ...baseHeaders(record),
-          location: uploadUrl(request, record.id),
-          'upload-offset': String(record.offset),
-        },
-        body: null,
-      };
+      return created(request, record);
     },
 
     async head(request, id, namespace) {
