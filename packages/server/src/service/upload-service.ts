@@ -153,6 +153,8 @@ export class UploadService {
           if (record.state === 'finished') {
             if (input.offset !== record.size)
               throw new UploadError('ERR_OFFSET_MISMATCH', offsetDetails(record.size ?? 0));
+            // Bytes past the declared length are refused, even at the very end.
+            if ((input.contentLength ?? 0) > 0) throw new UploadError('ERR_EXCEEDS_LENGTH');
             return record;
           }
           // Storage may be ahead of the record after a crash; the store checks the offset itself too.
