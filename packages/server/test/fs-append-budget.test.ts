@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { randomUploadId } from '@ferry/testing';
-import { heldBytesInProcess } from '../src/stores/fs/fs-append.ts';
+import { heldBytesInProcess, PROCESS_HIGH_WATER_BYTES } from '../src/stores/fs/fs-append.ts';
 import { createFsDataStore } from '../src/stores/fs/fs-data-store.ts';
 
 const CHUNK = 64 * 1024;
@@ -44,7 +44,7 @@ it('keeps held bytes of 24 concurrent appends bounded and returns them all when 
     clearInterval(sampler);
     assert.equal(heldBytesInProcess(), 0, 'every held byte is given back');
     // The bound: the process limit plus one chunk per upload (a body may always queue one).
-    assert.ok(peak <= 32 * 1024 * 1024 + 24 * CHUNK * 2, `peak ${peak}`);
+    assert.ok(peak <= PROCESS_HIGH_WATER_BYTES + 24 * CHUNK * 2, `peak ${peak}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -29,7 +29,7 @@ const HIGH_WATER_BYTES = 4 * 1024 * 1024;
  * slower than the network, memory stays bounded (64 uploads × 8 MiB would be 512 MiB) while each
  * upload keeps one write going.
  */
-const PROCESS_HIGH_WATER_BYTES = 32 * 1024 * 1024;
+export const PROCESS_HIGH_WATER_BYTES = 16 * 1024 * 1024;
 let processHeldBytes = 0;
 
 /**
