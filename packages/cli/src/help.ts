@@ -11,10 +11,19 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
 ];
 
 export function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
+  // src/help.ts and dist/src/help.js sit at different depths below the package's manifest.
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (manifest.name === '@ferry/cli') return manifest.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
 }
 
 export function mainHelp(): string {

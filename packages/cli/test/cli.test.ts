@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { CONFIG_FIELDS, DEFAULT_CONFIG } from '@ferry/server';
 import { run } from '../src/cli.ts';
 import { OPTIONS_BY_KEY, SERVE_OPTIONS } from '../src/options.ts';
@@ -94,6 +96,15 @@ describe('ferry', () => {
       assert.equal(code, 0);
       assert.equal(stdout, `${manifest.version}\n`);
     }
+  });
+
+  it('--version works from the compiled command too (bin/ferry.js runs dist/)', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const bin = fileURLToPath(new URL('../bin/ferry.js', import.meta.url));
+    assert.equal(
+      execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }),
+      `${manifest.version}\n`,
+    );
   });
 
   it('without a command prints the help to stderr and exits 2', async () => {
