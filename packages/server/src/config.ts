@@ -5,6 +5,7 @@
  */
 
 export type Durability = 'fsync' | 'none';
+export type DirectIo = 'auto' | 'on' | 'off';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface ServerConfig {
@@ -24,6 +25,12 @@ export interface ServerConfig {
    * a power loss). Default `none` — see docs/storage.md for the measurement behind it.
    */
   durability: Durability;
+  /**
+   * Write upload bytes with O_DIRECT, bypassing the page cache: `auto` where the file system
+   * supports it, `on` to refuse to start where it does not, `off` never. Default `auto` — see
+   * docs/storage.md.
+   */
+  directIo: DirectIo;
   /** Compute the SHA-256 of every upload while it streams in (recorded on the upload). Default false. */
   hashUploads: boolean;
   /** Build `Location` from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto`. Default false. */
@@ -53,6 +60,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   expirySeconds: 86_400,
   sweepIntervalSeconds: 60,
   durability: 'none',
+  directIo: 'auto',
   hashUploads: false,
   trustProxy: false,
   corsOrigins: ['*'],
@@ -86,6 +94,13 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     type: 'enum',
     values: ['none', 'fsync'],
     description: 'fsync: flush to disk before acknowledging; none: acknowledge once in the page cache',
+  },
+  {
+    key: 'directIo',
+    type: 'enum',
+    values: ['auto', 'on', 'off'],
+    description:
+      'write upload bytes with O_DIRECT (bypassing the page cache) where the file system supports it',
   },
   {
     key: 'hashUploads',

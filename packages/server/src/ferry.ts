@@ -68,7 +68,12 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     );
   if (dataStore === undefined || metaStore === undefined) await mkdir(config.dataDir, { recursive: true });
   const data =
-    dataStore ?? (await createFsDataStore({ directory: config.dataDir, durability: config.durability }));
+    dataStore ??
+    (await createFsDataStore({
+      directory: config.dataDir,
+      durability: config.durability,
+      directIo: config.directIo,
+    }));
   const meta = metaStore ?? (await createSqliteMetaStore({ path: join(config.dataDir, 'ferry.db') }));
   const locks = locker ?? createMemoryLocker();
   const metrics = createMetrics(async () => (await meta.countByState()).uploading);

@@ -9,14 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { describeDataStore, randomUploadId } from '@ferry/testing';
 import { createFsDataStore, type FsDataStore } from '../src/stores/fs/fs-data-store.ts';
 
-for (const durability of ['none', 'fsync'] as const) {
-  describeDataStore(`fs (durability ${durability})`, async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ferry-fs-store-'));
-    return {
-      store: createFsDataStore({ directory, durability }),
-      cleanup: () => rm(directory, { recursive: true, force: true }),
-    };
-  });
+for (const directIo of ['on', 'off'] as const) {
+  for (const durability of ['none', 'fsync'] as const) {
+    describeDataStore(`fs (durability ${durability}, directIo ${directIo})`, async () => {
+      const directory = await mkdtemp(join(tmpdir(), 'ferry-fs-store-'));
+      return {
+        store: createFsDataStore({ directory, durability, directIo }),
+        cleanup: () => rm(directory, { recursive: true, force: true }),
+      };
+    });
+  }
 }
 
 describe('fs data store', () => {

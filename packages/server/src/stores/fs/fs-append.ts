@@ -16,6 +16,8 @@ import { writev } from 'node:fs';
 import { Readable } from 'node:stream';
 import { UploadError } from '@ferry/protocol';
 import type { AppendOptions, AppendResult, ByteSource } from '../data-store.ts';
+import { DirectWriter, type SlabPool } from './fs-direct.ts';
+import { type BodyWriter, PROCESS_HIGH_WATER_BYTES, processBudget } from './fs-writer.ts';
 
 /** Most bytes handed to one `writev` call. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -23,33 +25,24 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_BATCH_BUFFERS = 1024;
 /** Pause the body once this much waits behind the write in flight. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
-/**
- * Received-but-unwritten bytes of all appends in this process together. Past it, a body with
- * anything queued pauses until its own write completes: with many concurrent uploads and a disk
- * slower than the network, memory stays bounded (64 uploads × 8 MiB would be 512 MiB) while each
- * upload keeps one write going.
- */
-export const PROCESS_HIGH_WATER_BYTES = 16 * 1024 * 1024;
-let processHeldBytes = 0;
+
+export { PROCESS_HIGH_WATER_BYTES };
 
 /**
  * Queues chunks and writes them at increasing positions with at most one `writev` in flight.
  * `written` only counts bytes the kernel accepted.
  */
-class PositionalWriter {
+class PositionalWriter implements BodyWriter {
   written = 0;
-  /** The first write error; once set, nothing more is written. */
   failure: unknown;
-  /** Called after a write completes while the queue has room again. */
   onRoom: (() => void) | undefined;
-  /** Called once when a write fails (the reader should stop). */
   onFail: (() => void) | undefined;
 
   #fd: number;
   #position: number;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
-  /** Queued plus in flight: what this writer counts in `processHeldBytes`. */
+  /** Queued plus in flight: what this writer counts in `processBudget.held`. */
   #heldBytes = 0;
   #writing = false;
   #onIdle: (() => void) | undefined;
@@ -62,7 +55,7 @@ class PositionalWriter {
   get full(): boolean {
     return (
       this.#queuedBytes >= HIGH_WATER_BYTES ||
-      (this.#queuedBytes > 0 && processHeldBytes >= PROCESS_HIGH_WATER_BYTES)
+      (this.#queuedBytes > 0 && processBudget.held >= PROCESS_HIGH_WATER_BYTES)
     );
   }
 
@@ -71,11 +64,10 @@ class PositionalWriter {
     this.#queue.push(chunk);
     this.#queuedBytes += chunk.byteLength;
     this.#heldBytes += chunk.byteLength;
-    processHeldBytes += chunk.byteLength;
+    processBudget.held += chunk.byteLength;
     if (!this.#writing) this.#writeNext();
   }
 
-  /** Calls `callback` once everything queued is written, or as soon as a write has failed. */
   drain(callback: () => void): void {
     if (this.failure !== undefined || (!this.#writing && this.#queuedBytes === 0)) {
       callback();
@@ -117,7 +109,7 @@ class PositionalWriter {
       this.#position += count;
       this.written += count;
       this.#heldBytes -= count;
-      processHeldBytes -= count;
+      processBudget.held -= count;
       if (count < bytes) {
         // A short write (rare on regular files, possible near a full disk): write the rest.
         if (count === 0) {
@@ -136,7 +128,7 @@ class PositionalWriter {
 
   #fail(error: unknown): void {
     this.failure = error;
-    processHeldBytes -= this.#heldBytes;
+    processBudget.held -= this.#heldBytes;
     this.#heldBytes = 0;
     this.#writing = false;
     this.#queue = [];
@@ -169,9 +161,9 @@ class Intake {
   received = 0;
   #maxBytes: number;
   #onChunk: ((chunk: Uint8Array) => void) | undefined;
-  #writer: PositionalWriter;
+  #writer: BodyWriter;
 
-  constructor(writer: PositionalWriter, options: AppendOptions) {
+  constructor(writer: BodyWriter, options: AppendOptions) {
     this.#writer = writer;
     this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.#onChunk = options.onChunk;
@@ -217,19 +209,34 @@ function prematureClose(): Error {
   return Object.assign(new Error('the body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+/** Where an append may write with direct I/O: the data file's path and the store's aligned memory. */
+export interface DirectTarget {
+  path: string;
+  pool: SlabPool;
+}
+
 /**
  * Writes `body` into `fd` from `position`. Resolves with the bytes written and, if the body ended
  * early, why: `signal.reason`, the body's error, an error with code `ERR_STREAM_PREMATURE_CLOSE`,
  * an `UploadError` `ERR_EXCEEDS_LENGTH`, an error thrown by `onChunk`, or a `TypeError` for a chunk
  * that is not bytes. Rejects only when a write fails. Never closes `fd`.
+ *
+ * With `direct`, the bulk of the body goes to disk with O_DIRECT (fs-direct.ts) when the store has
+ * an aligned slab to spare; otherwise, and for the part of the last block the body does not fill,
+ * through `fd`.
  */
 export function writeBody(
   fd: number,
   position: number,
   body: ByteSource,
   options: AppendOptions = {},
+  direct?: DirectTarget,
 ): Promise<AppendResult> {
-  const writer = new PositionalWriter(fd, position);
+  const slab = direct?.pool.acquire(false);
+  const writer: BodyWriter =
+    direct !== undefined && slab !== undefined
+      ? new DirectWriter({ fd, path: direct.path, position, pool: direct.pool, slab })
+      : new PositionalWriter(fd, position);
   const intake = new Intake(writer, options);
   const pending =
     body instanceof Readable
@@ -247,7 +254,7 @@ export function writeBody(
 function readStream(
   source: Readable,
   intake: Intake,
-  writer: PositionalWriter,
+  writer: BodyWriter,
   signal: AbortSignal | undefined,
 ): Promise<unknown> {
   return new Promise<unknown>((resolve) => {
@@ -319,7 +326,7 @@ function readStream(
 async function readIterable(
   body: AsyncIterable<Uint8Array>,
   intake: Intake,
-  writer: PositionalWriter,
+  writer: BodyWriter,
   signal: AbortSignal | undefined,
 ): Promise<unknown> {
   const waitDrain = () => new Promise<void>((resolve) => writer.drain(resolve));
@@ -378,5 +385,5 @@ async function readIterable(
 
 /** Bytes received by appends in this process and not yet written (for tests and metrics). */
 export function heldBytesInProcess(): number {
-  return processHeldBytes;
+  return processBudget.held;
 }

@@ -10,6 +10,10 @@
  *                            to the partial uploads' finished files, built as `<id>.parts.tmp/` and
  *                            renamed into place; no byte is copied (see fs-parts.ts).
  *
+ * Writing: upload bytes go to disk with direct I/O (O_DIRECT, bypassing the page cache) where the
+ * file system supports it, buffered otherwise and for the last partial block of each append; see
+ * fs-direct.ts. Reads (downloads, re-hashing) are buffered; the kernel keeps the two coherent.
+ *
  * Durability: with `none`, a write is acknowledged once the kernel holds it (page cache): it survives
  * a process crash, not a power loss. With `fsync`, every append ends with `fdatasync`, and creating,
  * finishing and concatenating also sync the directories involved, so acknowledged bytes and names
@@ -32,7 +36,7 @@ import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { UploadError } from '@ferry/protocol';
-import type { Durability } from '../../config.ts';
+import type { DirectIo, Durability } from '../../config.ts';
 import type {
   AppendOptions,
   AppendResult,
@@ -46,7 +50,8 @@ import type {
   Terminatable,
   Truncatable,
 } from '../data-store.ts';
-import { writeBody } from './fs-append.ts';
+import { type DirectTarget, writeBody } from './fs-append.ts';
+import { probeDirectIo, SlabPool } from './fs-direct.ts';
 import {
   assertId,
   FILES_DIR,
@@ -66,6 +71,11 @@ export interface FsDataStoreOptions {
   directory: string;
   /** `fsync`: flush to disk before acknowledging a write; `none`: acknowledge from the page cache. */
   durability: Durability;
+  /**
+   * `auto` (default): write with O_DIRECT when a probe at construction shows the file system does
+   * direct I/O; `on`: the same, but throw at construction when it does not; `off`: always buffered.
+   */
+  directIo?: DirectIo;
 }
 
 export type FsDataStore = DataStore &
@@ -73,7 +83,11 @@ export type FsDataStore = DataStore &
   Truncatable &
   LengthDeferrable &
   Downloadable &
-  Concatenatable & { readonly directory: string };
+  Concatenatable & {
+    readonly directory: string;
+    /** Whether appends write with O_DIRECT (decided at construction). */
+    readonly directIo: boolean;
+  };
 
 /**
  * Creates the store. Prepares the directories and removes concatenations a crash left half-built,
@@ -87,7 +101,9 @@ class FileSystemDataStore implements FsDataStore {
   readonly kind = 'fs';
   readonly deferredLength = true as const;
   readonly directory: string;
+  readonly directIo: boolean;
   #fsync: boolean;
+  #slabs: SlabPool | undefined;
   #uploadsDir: string;
   #filesDir: string;
 
@@ -104,6 +120,16 @@ class FileSystemDataStore implements FsDataStore {
     for (const entry of readdirSync(this.#filesDir)) {
       if (entry.endsWith(TMP_SUFFIX)) rmSync(join(this.#filesDir, entry), { recursive: true, force: true });
     }
+    const directIo = options.directIo ?? 'auto';
+    if (directIo !== 'auto' && directIo !== 'on' && directIo !== 'off') {
+      throw new TypeError(`directIo must be "auto", "on" or "off", got ${String(directIo)}`);
+    }
+    const refusal = directIo === 'off' ? 'off' : probeDirectIo(this.#uploadsDir);
+    if (directIo === 'on' && refusal !== undefined) {
+      throw new Error(`directIo is "on" but ${this.#uploadsDir} cannot be written with O_DIRECT: ${refusal}`);
+    }
+    this.directIo = refusal === undefined;
+    this.#slabs = this.directIo ? new SlabPool(this.#uploadsDir) : undefined;
   }
 
   async create(options: CreateDataOptions): Promise<string> {
@@ -134,7 +160,8 @@ class FileSystemDataStore implements FsDataStore {
       if (offset !== size) {
         throw new UploadError('ERR_OFFSET_MISMATCH', { details: { expected: size, received: offset } });
       }
-      const result = await writeBody(handle.fd, offset, body, options);
+      const direct: DirectTarget | undefined = this.#slabs && { path, pool: this.#slabs };
+      const result = await writeBody(handle.fd, offset, body, options, direct);
       if (this.#fsync && result.bytesWritten > 0) await handle.datasync();
       return result;
     } finally {
