@@ -1,7 +1,7 @@
 /**
  * Micro-benchmark of the fs store's append path: 1 GiB of in-memory 64 KiB chunks (the shape of an
  * HTTP request body) written through `createFsDataStore().append` with durability `none` and
- * `fsync`, against `fs.createWriteStream` + `pipeline`. A consumer that discards the bytes shows the
+ * `fsync`, each with direct I/O (O_DIRECT) and buffered, against `fs.createWriteStream` + `pipeline`. A consumer that discards the bytes shows the
  * ceiling of the source itself. Prints MB/s (10^6 bytes/s) and the CPU time of the whole process (all
  * threads: main, thread pool, kernel time on their behalf): median and best of 5 runs each. On a
  * shared VM the page cache itself is noisy (the same `dd` varies 5x run to run), and noise only ever
@@ -77,10 +77,10 @@ async function timeRun(target: Variant): Promise<void> {
   await parent.close();
 }
 
-function storeRun(durability: 'none' | 'fsync') {
+function storeRun(durability: 'none' | 'fsync', directIo: 'on' | 'off') {
   let counter = 0;
   return async (directory: string) => {
-    const store = createFsDataStore({ directory, durability });
+    const store = createFsDataStore({ directory, durability, directIo });
     const id = `benchmark-upload-${String(counter++).padStart(6, '0')}`;
     const key = await store.create({ id, size: TOTAL });
     const result = await store.append(key, 0, body());
@@ -100,8 +100,10 @@ const discard = variant('discard (source ceiling)', async () => {
 });
 
 const writers: Variant[] = [
-  variant('fs store, durability none', storeRun('none')),
-  variant('fs store, durability fsync', storeRun('fsync')),
+  variant('fs store, direct, durability none', storeRun('none', 'on')),
+  variant('fs store, buffered, durability none', storeRun('none', 'off')),
+  variant('fs store, direct, durability fsync', storeRun('fsync', 'on')),
+  variant('fs store, buffered, durability fsync', storeRun('fsync', 'off')),
   variant('createWriteStream + pipeline', async (directory) => {
     await pipeline(body(), createWriteStream(join(directory, 'data')));
   }),
@@ -122,5 +124,5 @@ for (const { name, rates, cpu } of ONLY === undefined ? [discard, ...writers] : 
   const all = rates.map((rate) => rate.toFixed(0)).join(', ');
   const best = Math.max(...rates).toFixed(0);
   const line = `median ${median(rates).toFixed(0).padStart(6)} MB/s, best ${best.padStart(6)} MB/s, ${median(cpu).toFixed(2)} CPU s`;
-  console.log(`${name.padEnd(34)} ${line}   (runs: ${all} MB/s)`);
+  console.log(`${name.padEnd(38)} ${line}   (runs: ${all} MB/s)`);
 }
