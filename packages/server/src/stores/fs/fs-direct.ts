@@ -35,8 +35,9 @@ export const BLOCK = 4096;
 /** Bytes of one slab: the size of a direct write. 1–2 MiB writes reach the device's rate here. */
 export const SLAB_BYTES = 2 * 1024 * 1024;
 /**
- * Slabs a store ever allocates (16 MiB, as much as `PROCESS_HIGH_WATER_BYTES`). An append that finds none free writes buffered; an
- * append takes a second slab (to fill one while the other is written) only while half are free.
+ * Slabs a store ever allocates: 16 MiB, as much as `PROCESS_HIGH_WATER_BYTES`. An append that
+ * finds none free writes buffered; an append takes a second slab (to fill one while the other is
+ * written) only while half are free.
  */
 export const MAX_SLABS = 8;
 
