@@ -48,6 +48,42 @@ describe('hashUploads', () => {
     }
   });
 
+  it('records the SHA-256 when chunks carry Upload-Checksum, including a discarded one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-hash-checksum-'));
+    try {
+      const source = randomBytes(300_000);
+      const ferry = await createFerry({ dataDir: dir, logLevel: 'silent', hashUploads: true });
+      const { url } = await ferry.listen({ host: '127.0.0.1', port: 0 });
+      const created = await fetch(`${url}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, 'upload-length': String(source.length) },
+      });
+      const location = created.headers.get('location')!;
+      const send = (offset: number, body: Buffer<ArrayBuffer>, digestOf: Buffer) =>
+        fetch(location, {
+          method: 'PATCH',
+          headers: {
+            ...TUS,
+            'upload-offset': String(offset),
+            'content-type': 'application/offset+octet-stream',
+            'upload-checksum': `sha1 ${createHash('sha1').update(digestOf).digest('base64')}`,
+          },
+          body,
+        });
+      const first = source.subarray(0, 100_000);
+      const rest = source.subarray(100_000);
+      assert.equal((await send(0, first, first)).status, 204);
+      // A chunk whose checksum does not match is discarded; the running hash must not keep it.
+      assert.equal((await send(100_000, rest, first)).status, 460);
+      assert.equal((await send(100_000, rest, rest)).status, 204);
+      const record = await ferry.service.get(location.split('/').pop()!, '');
+      assert.equal(record.sha256, createHash('sha256').update(source).digest('hex'));
+      await ferry.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('leaves sha256 empty when hashing is off', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ferry-hash-off-'));
     try {

@@ -268,10 +268,11 @@ export class UploadService {
         written = 0;
         if (complete) failure = new UploadError('ERR_CHECKSUM_MISMATCH');
       }
-    } else if (hash) {
-      hash.advance(written);
     }
-    if (written > 0) this.#metrics.bytesReceived.inc(written);
+    if (written > 0) {
+      hash?.advance(written);
+      this.#metrics.bytesReceived.inc(written);
+    }
     let updated = record;
     if (record.size !== null && start + written === record.size) {
       // Complete (also with nothing written: a deferred length declared equal to the bytes already
