@@ -131,11 +131,18 @@ describe('fs data store with direct I/O', () => {
           const chunk = more.subarray(sent, sent + 64 * 1024);
           sent += chunk.length;
           this.push(chunk);
-          if (sent >= more.length) setImmediate(() => controller.abort(new Error('stop')));
         }
       },
     });
-    const aborted = await store.append(key, limit, body, { signal: controller.signal });
+    // Abort once every byte was taken in (a paused body may still hold chunks it never delivered).
+    let seen = 0;
+    const aborted = await store.append(key, limit, body, {
+      signal: controller.signal,
+      onChunk: (chunk) => {
+        seen += chunk.byteLength;
+        if (seen === more.length) setImmediate(() => controller.abort(new Error('stop')));
+      },
+    });
     assert.equal(aborted.bytesWritten, more.length);
     assert.equal((aborted.interruption as Error).message, 'stop');
     assert.equal((await stat(path)).size, limit + more.length);

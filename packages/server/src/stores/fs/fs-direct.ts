@@ -32,14 +32,19 @@ import { type BodyWriter, PROCESS_HIGH_WATER_BYTES, processBudget } from './fs-w
 
 /** Alignment of every direct write: file offset, length and memory address. */
 export const BLOCK = 4096;
-/** Bytes of one slab: the size of a direct write. 1–2 MiB writes reach the device's rate here. */
-export const SLAB_BYTES = 2 * 1024 * 1024;
+/**
+ * Bytes of one slab: the size of a direct write. With one write in flight, dd measured 330 MB/s at
+ * 64 KiB, 676 at 256 KiB, 997 at 1 MiB and 971 at 2 MiB here; 1 MiB slabs reach the device's rate
+ * and let twice as many uploads write directly as 2 MiB ones (64 concurrent uploads ran faster
+ * and cheaper with 1 MiB or 512 KiB slabs than with 2 MiB in interleaved runs).
+ */
+export const SLAB_BYTES = 1024 * 1024;
 /**
  * Slabs a store ever allocates: 16 MiB, as much as `PROCESS_HIGH_WATER_BYTES`. An append that
  * finds none free writes buffered; an append takes a second slab (to fill one while the other is
  * written) only while half are free.
  */
-export const MAX_SLABS = 8;
+export const MAX_SLABS = 16;
 
 const O_DIRECT: number | undefined = constants.O_DIRECT;
 let probeCount = 0;
