@@ -8,6 +8,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
+// Node 22 still calls node:sqlite experimental and says so on stderr, which `ferry serve` keeps for
+// JSON log lines. That one warning is dropped; every other warning is printed as Node would.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'ExperimentalWarning' && /SQLite/.test(warning.message)) return;
+  process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+});
 const compiled = new URL('../dist/src/main.js', import.meta.url);
 if ((major > 22 || (major === 22 && minor >= 13)) && existsSync(compiled)) {
   await import(compiled.href);
