@@ -42,7 +42,6 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       return;
     }
     const started = performance.now();
-    let bodyConsumed = false;
     tracker?.begin();
     const headers = req.headers;
     const header = (name: string): string | undefined => {
@@ -50,11 +49,9 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       return Array.isArray(value) ? value.join(', ') : value;
     };
     const method = effectiveMethod(req.method ?? 'GET', header('x-http-method-override'));
-    if (req.readableEnded && Number(header('content-length') ?? 0) > 0) {
-      // A body parser mounted before Ferry read the body: storing "nothing" and answering 204
-      // would make the client resend the same chunk forever.
-      bodyConsumed = true;
-    }
+    // A body parser mounted before Ferry read the body: storing "nothing" and answering 204 would
+    // make the client resend the same chunk forever.
+    const bodyConsumed = req.readableEnded && Number(header('content-length') ?? 0) > 0;
     let controller: AbortController | undefined;
     const request: HttpRequest = {
       method,
