@@ -43,6 +43,8 @@ export interface ServerConfig {
   stallMs: number;
   /** A PATCH body that sends nothing for this long is stopped (its bytes kept) with a 500, in ms. Default 60000. */
   bodyTimeoutMs: number;
+  /** A request whose headers have not all arrived after this long is answered 408 (slowloris), in ms; 0 = no limit. Default 60000. */
+  headersTimeoutMs: number;
   /** Largest total size of request headers, in bytes. Default 16384. */
   maxHeaderBytes: number;
   /** Largest `Upload-Metadata` header, in bytes. Default 4096. */
@@ -67,6 +69,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   lockWaitMs: 3000,
   stallMs: 500,
   bodyTimeoutMs: 60_000,
+  headersTimeoutMs: 60_000,
   maxHeaderBytes: 16_384,
   maxMetadataBytes: 4096,
   shutdownTimeoutMs: 10_000,
@@ -123,6 +126,11 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     key: 'bodyTimeoutMs',
     type: 'integer',
     description: 'ms without body bytes after which a PATCH is stopped (500)',
+  },
+  {
+    key: 'headersTimeoutMs',
+    type: 'integer',
+    description: 'ms a request may take to send its headers before it is answered 408 (0 = no limit)',
   },
   { key: 'maxHeaderBytes', type: 'integer', description: 'largest total size of request headers, in bytes' },
   { key: 'maxMetadataBytes', type: 'integer', description: 'largest Upload-Metadata header, in bytes' },

@@ -154,7 +154,9 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
         // Uploads are long: no total-request deadline (Node's default is 5 minutes); idle bodies are
         // stopped by `bodyTimeoutMs` instead, and slow headers by `headersTimeout`.
         requestTimeout: 0,
-        headersTimeout: 60_000,
+        headersTimeout: config.headersTimeoutMs,
+        // Node checks the headers deadline on this interval (30 s by default).
+        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))),
         keepAliveTimeout: 65_000,
         maxHeaderSize: config.maxHeaderBytes,
       });

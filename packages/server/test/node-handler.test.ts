@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -38,6 +38,34 @@ it('refuses a PATCH whose body a parser in front of Ferry already read (500 ERR_
     assert.equal(head.headers.get('upload-offset'), '0');
   } finally {
     server.close();
+    await ferry.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('answers 408 ERR_REQUEST_TIMEOUT to a client that sends its headers too slowly (slowloris)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-slow-headers-'));
+  const ferry = await createFerry({ dataDir: dir, logLevel: 'silent', headersTimeoutMs: 300 });
+  const { port } = await ferry.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write('HEAD /files/abcdefghijklmnopqrstuv HTTP/1.1\r\nHost: x\r\n');
+        // …and the rest of the headers never comes.
+      });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error(`no answer in time: ${JSON.stringify(text)}`)), 5000).unref();
+    });
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /"code":"ERR_REQUEST_TIMEOUT"/);
+    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(healthy.status, 200);
+  } finally {
     await ferry.close();
     await rm(dir, { recursive: true, force: true });
   }
