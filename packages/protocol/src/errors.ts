@@ -70,7 +70,6 @@ export const ERRORS = {
   },
   ERR_EXCEEDS_LENGTH: { status: 413, message: 'the body goes past the declared length of the upload' },
   ERR_UPLOAD_EXPIRED: { status: 410, message: 'the upload has expired' },
-  ERR_UPLOAD_GONE: { status: 410, message: 'the upload was terminated' },
   ERR_UPLOAD_LOCKED: {
     status: 423,
     message: 'the upload is being written by another request; retry shortly',
