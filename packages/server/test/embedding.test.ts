@@ -220,16 +220,19 @@ function serveRouteFile(route: NextRouteExample) {
       signal: aborted.signal,
       ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
     });
-    handler(request).then(
-      async (response) => {
-        res.writeHead(response.status, Object.fromEntries(response.headers));
-        if (response.body === null) res.end();
-        else await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res);
-      },
-      (error: unknown) => {
-        res.writeHead(500).end(String(error));
-      },
-    );
+    handler(request)
+      .then(
+        async (response) => {
+          res.writeHead(response.status, Object.fromEntries(response.headers));
+          if (response.body === null) res.end();
+          else await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res);
+        },
+        (error: unknown) => {
+          res.writeHead(500).end(String(error));
+        },
+      )
+      // A client that leaves before the whole response was sent ends the pipeline early.
+      .catch(() => res.destroy());
   });
 }
 

@@ -35,6 +35,8 @@ export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
       path: url.pathname,
       query: url.search.slice(1),
       header,
+      // The fetch API exposes no request trailers.
+      trailer: () => undefined,
       body: incoming.body ? Readable.fromWeb(incoming.body as NodeReadableStream<Uint8Array>) : EMPTY,
       signal: incoming.signal,
       origin: originFrom(header, { proto: url.protocol.slice(0, -1), host: url.host }, trustProxy),

@@ -59,6 +59,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       query: queryAt === -1 ? '' : rawUrl.slice(queryAt + 1),
       header,
       body: req,
+      trailer: (name) => req.trailers[name],
       get signal() {
         if (controller === undefined) {
           const created = new AbortController();

@@ -16,6 +16,8 @@ export interface HttpRequest {
   header(name: string): string | undefined;
   /** The request body (read at most once). */
   readonly body: ByteSource;
+  /** A trailer field by its lower-case name, once the body has ended (node:http only). */
+  trailer(name: string): string | undefined;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
   /** The origin the client used (scheme://host), as trusted by the configuration. */

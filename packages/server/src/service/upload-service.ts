@@ -4,7 +4,7 @@
  * API later) translate requests into these calls, and every failure is an UploadError.
  */
 import { randomBytes } from 'node:crypto';
-import { type Checksum, UploadError } from '@ferry/protocol';
+import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
@@ -16,7 +16,7 @@ import {
   type DataStore,
   type DataStoreCapabilities,
 } from '../stores/data-store.ts';
-import { createDigest } from './checksum.ts';
+import { createDigest, type IncrementalDigest } from './checksum.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import { UploadHasher } from './upload-hasher.ts';
 
@@ -48,6 +48,11 @@ export interface AppendInput {
   /** The body's length when the request declared it: refused at once if it goes past the upload. */
   contentLength?: number;
   checksum?: Checksum;
+  /**
+   * tus checksum-trailer: the checksum arrives after the body (an HTTP trailer), so every supported
+   * digest is computed while the body streams and the trailer picks one when it has arrived.
+   */
+  checksumTrailer?: () => Checksum | undefined;
   signal?: AbortSignal;
 }
 
@@ -229,11 +234,11 @@ export class UploadService {
     if (input.contentLength !== undefined && input.contentLength > limit) {
       throw new UploadError('ERR_EXCEEDS_LENGTH', { details: { offset: start, size: record.size } });
     }
-    const digest = input.checksum ? createDigest(input.checksum.algorithm) : undefined;
+    const digests = checksumDigests(input);
     const hash = await this.#hasher?.resume(record);
     const onChunk = (chunk: Uint8Array) => {
       watch.touch();
-      digest?.update(chunk);
+      if (digests) for (const digest of digests.values()) digest.update(chunk);
       hash?.update(chunk);
     };
     let result: Awaited<ReturnType<DataStore['append']>>;
@@ -258,15 +263,31 @@ export class UploadService {
     }
     let written = result.bytesWritten;
     let failure = result.interruption;
-    if (digest && input.checksum) {
+    if (digests) {
       // tus checksum: the digest covers the whole PATCH body; an incomplete or mismatching body is
       // discarded ("the Server MUST NOT append the received data").
       const complete = failure === undefined;
-      if (!complete || !digest.digest().equals(input.checksum.digest)) {
+      let refusal: UploadError | undefined;
+      if (complete) {
+        let declared: Checksum | undefined;
+        try {
+          declared = input.checksum ?? input.checksumTrailer?.();
+        } catch (error) {
+          refusal = error instanceof UploadError ? error : new UploadError('ERR_INVALID_CHECKSUM');
+        }
+        if (refusal === undefined && declared === undefined) {
+          refusal = new UploadError('ERR_INVALID_CHECKSUM', {
+            message: 'the Upload-Checksum trailer announced by the request did not arrive',
+          });
+        } else if (declared && !digests.get(declared.algorithm)?.digest().equals(declared.digest)) {
+          refusal = new UploadError('ERR_CHECKSUM_MISMATCH');
+        }
+      }
+      if (!complete || refusal) {
         await this.capabilities.truncatable?.truncate(record.storageKey, start);
         this.#hasher?.forget(record.id);
         written = 0;
-        if (complete) failure = new UploadError('ERR_CHECKSUM_MISMATCH');
+        failure ??= refusal;
       }
     }
     if (written > 0) {
@@ -440,6 +461,13 @@ export class UploadService {
       await lock.release();
     }
   }
+}
+
+/** The running digests a request needs: its declared algorithm, or all of them for a trailer. */
+function checksumDigests(input: AppendInput): Map<ChecksumAlgorithm, IncrementalDigest> | undefined {
+  if (input.checksum) return new Map([[input.checksum.algorithm, createDigest(input.checksum.algorithm)]]);
+  if (!input.checksumTrailer) return undefined;
+  return new Map(CHECKSUM_ALGORITHMS.map((algorithm) => [algorithm, createDigest(algorithm)]));
 }
 
 function offsetDetails(offset: number) {

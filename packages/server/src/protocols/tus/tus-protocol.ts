@@ -1,6 +1,6 @@
 /**
  * tus 1.0.0 over the UploadService: core (HEAD, PATCH, OPTIONS), creation, creation-with-upload,
- * creation-defer-length, expiration, checksum, termination and concatenation.
+ * creation-defer-length, expiration, checksum, checksum-trailer, termination and concatenation.
  * Spec: https://tus.io/protocols/resumable-upload — wire details real clients rely on are noted inline.
  */
 import {
@@ -31,6 +31,15 @@ export interface TusProtocol {
   terminate(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
 }
 
+/** tus checksum-trailer: `Trailer: Upload-Checksum` announces the checksum after the body. */
+function announcesChecksumTrailer(request: HttpRequest): boolean {
+  const trailer = request.header('trailer');
+  return (
+    trailer !== undefined &&
+    trailer.split(',').some((name) => name.trim().toLowerCase() === 'upload-checksum')
+  );
+}
+
 export function createTusProtocol(service: UploadService, logger: Logger): TusProtocol {
   const { config, capabilities } = service;
   const basePath = config.basePath;
@@ -40,6 +49,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
     capabilities.deferrable ? 'creation-defer-length' : undefined,
     config.expirySeconds > 0 ? 'expiration' : undefined,
     capabilities.truncatable ? 'checksum' : undefined,
+    capabilities.truncatable ? 'checksum-trailer' : undefined,
     capabilities.terminatable ? 'termination' : undefined,
     capabilities.concatenatable ? 'concatenation' : undefined,
   ]
@@ -104,6 +114,9 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
     const input: AppendInput = { namespace, offset, body: request.body, signal: request.signal };
     const checksum = parseChecksum(request.header('upload-checksum'));
     if (checksum) input.checksum = checksum;
+    else if (announcesChecksumTrailer(request)) {
+      input.checksumTrailer = () => parseChecksum(request.trailer('upload-checksum'));
+    }
     const length = contentLength(request);
     if (length !== undefined) input.contentLength = length;
     return input;
