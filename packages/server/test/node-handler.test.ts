@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { createFerry } from '../src/index.ts';
+import { startServer } from './tus-helpers.ts';
 
 const TUS = { 'tus-resumable': '1.0.0' };
 
@@ -44,9 +45,8 @@ it('refuses a PATCH whose body a parser in front of Ferry already read (500 ERR_
 });
 
 it('answers 408 ERR_REQUEST_TIMEOUT to a client that sends its headers too slowly (slowloris)', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-slow-headers-'));
-  const ferry = await createFerry({ dataDir: dir, logLevel: 'silent', headersTimeoutMs: 300 });
-  const { port } = await ferry.listen({ host: '127.0.0.1', port: 0 });
+  const server = await startServer({ headersTimeoutMs: 300 });
+  const port = Number(new URL(server.url).port);
   try {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => {
@@ -63,10 +63,9 @@ it('answers 408 ERR_REQUEST_TIMEOUT to a client that sends its headers too slowl
     });
     assert.match(answer, /^HTTP\/1\.1 408 /);
     assert.match(answer, /"code":"ERR_REQUEST_TIMEOUT"/);
-    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const healthy = await fetch(`${server.url}/healthz`);
     assert.equal(healthy.status, 200);
   } finally {
-    await ferry.close();
-    await rm(dir, { recursive: true, force: true });
+    await server.stop();
   }
 });
