@@ -87,15 +87,9 @@ export class UploadService {
     this.#hasher = options.config.hashUploads ? new UploadHasher(this.capabilities.downloadable) : undefined;
   }
 
-  get now(): number {
-    return this.#now();
-  }
-
   async create(input: CreateUploadInput): Promise<UploadRecord> {
     if (input.concat?.kind === 'final') return this.#createFinal(input, input.concat.partIds);
-    if (input.size !== null && input.size > this.config.maxSize) {
-      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
-    }
+    if (input.size !== null) this.#refuseAboveMaxSize(input.size);
     if (input.size === null && !this.capabilities.deferrable) {
       throw new UploadError('ERR_LENGTH_REQUIRED', { message: 'this storage needs the length at creation' });
     }
@@ -349,9 +343,7 @@ export class UploadService {
       parts.push(part);
     }
     const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0);
-    if (size > this.config.maxSize) {
-      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
-    }
+    this.#refuseAboveMaxSize(size);
     const id = newUploadId();
     const now = this.#now();
     const storageKey = await concatenatable.concatenate(
@@ -383,9 +375,7 @@ export class UploadService {
       if (record.size === size) return record;
       throw new UploadError('ERR_LENGTH_ALREADY_SET', { details: { size: record.size } });
     }
-    if (size > this.config.maxSize) {
-      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
-    }
+    this.#refuseAboveMaxSize(size);
     if (size < record.offset) {
       throw new UploadError('ERR_INVALID_LENGTH', {
         message: 'Upload-Length is smaller than the bytes already received',
@@ -428,6 +418,13 @@ export class UploadService {
     if (!options.allowExpired && this.#isExpired(record, this.#now()))
       throw new UploadError('ERR_UPLOAD_EXPIRED');
     return record;
+  }
+
+  /** A size above the maximum is refused when it is declared, never mid-upload. */
+  #refuseAboveMaxSize(size: number): void {
+    if (size > this.config.maxSize) {
+      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.config.maxSize } });
+    }
   }
 
   #isExpired(record: UploadRecord, now: number): boolean {

@@ -22,8 +22,6 @@ import type { UploadRecord } from '../../meta/meta-store.ts';
 import type { AppendInput, UploadService } from '../../service/upload-service.ts';
 
 export interface TusProtocol {
-  /** The value of `Tus-Extension`, built from the store's capabilities. */
-  readonly extensions: string;
   options(): HttpResponse;
   create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
   head(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
@@ -123,8 +121,6 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
   }
 
   return {
-    extensions,
-
     options() {
       const headers: Record<string, string> = {
         'tus-resumable': TUS_VERSION,
