@@ -49,6 +49,7 @@ async function measure(
   client: LoadClient,
   spec: LoadSpec,
   unit: Workload['unit'],
+  keepFiles = false,
 ): Promise<RunSample> {
   const gone = server.exited();
   const failed = (error: string): RunSample => ({
@@ -74,7 +75,7 @@ async function measure(
     return failed(`${reply.error}${exit ? ` (server ${exit}: ${server.logTail().slice(-500)})` : ''}`);
   }
   const seconds = reply.elapsedMs / 1000;
-  const check = await verifyAndRemove(server.def, server.dataDir, reply.uploads);
+  const check = await verifyAndRemove(server.def, server.dataDir, reply.uploads, !keepFiles);
   return {
     ok: true,
     seconds,
@@ -140,7 +141,7 @@ async function runWorkload(
   }
   const measureRound = async (round: { server: RunningServer; cell: Cell }[], name: string) => {
     for (const { server, cell } of round) {
-      const sample = await measure(server, client, workload.spec, workload.unit);
+      const sample = await measure(server, client, workload.spec, workload.unit, workload.keepFilesUntilEnd);
       cell.samples.push(sample);
       log(`${workload.id} ${name} ${cell.label}: ${describe(sample, workload.unit)}`);
     }

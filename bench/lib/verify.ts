@@ -1,5 +1,6 @@
 // After every run: the stored bytes of every upload must hash to what the client sent. Then the
-// files are removed so a workload never holds more than one run's data on disk.
+// files are removed (unless the caller keeps them until its workload ends) so a workload holds no
+// more than one run's data on disk.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -24,6 +25,7 @@ export async function verifyAndRemove(
   def: ServerDef,
   dataDir: string,
   uploads: readonly UploadRecord[],
+  remove = true,
 ): Promise<Verification> {
   const result: Verification = { verified: 0, failures: [] };
   for (const upload of uploads) {
@@ -42,7 +44,7 @@ export async function verifyAndRemove(
         result.failures.push(`${upload.url}: stored file ${file} unreadable (${String(error)})`);
       }
     }
-    for (const leftover of def.leftovers(dataDir, upload.id)) await rm(leftover, { force: true });
+    if (remove) for (const leftover of def.leftovers(dataDir, upload.id)) await rm(leftover, { force: true });
   }
   return result;
 }

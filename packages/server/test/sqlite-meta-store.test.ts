@@ -131,6 +131,69 @@ describe('sqlite meta store', () => {
     await store.close();
   });
 
+  it('commits the writes of one event-loop turn together, settling each only after the commit', async () => {
+    const path = dbPath();
+    const store = createSqliteMetaStore({ path });
+    const reader = new DatabaseSync(path);
+    const count = () => Number(reader.prepare('SELECT count(*) AS n FROM uploads').get()?.['n']);
+    try {
+      let settled = 0;
+      const writes = [1, 2, 3].map(() => store.create(sampleUploadRecord()).then(() => settled++));
+      assert.equal(count(), 0, 'not visible to another connection before the commit');
+      assert.equal(settled, 0);
+      await Promise.all(writes);
+      assert.equal(count(), 3);
+    } finally {
+      reader.close();
+      await store.close();
+    }
+  });
+
+  it('rejects only the failing write of a batch; the others commit', async () => {
+    const store = createSqliteMetaStore({ path: ':memory:' });
+    const existing = await store.create(sampleUploadRecord());
+    const good = sampleUploadRecord();
+    const outcomes = await Promise.allSettled([
+      store.create(sampleUploadRecord({ offset: -1 })),
+      store.create(good),
+      store.create(sampleUploadRecord({ id: existing.id })),
+      store.update(existing.id, 7, { offset: 1 }),
+      store.update(existing.id, 1, { offset: 2 }),
+    ]);
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['rejected', 'fulfilled', 'rejected', 'rejected', 'fulfilled'],
+    );
+    assert.equal((await store.get(good.id))?.id, good.id);
+    assert.equal((await store.get(existing.id))?.offset, 2);
+    await store.close();
+  });
+
+  it('commits pending writes on close', async () => {
+    const path = dbPath();
+    const store = createSqliteMetaStore({ path });
+    const record = sampleUploadRecord();
+    const pending = store.create(record);
+    await store.close();
+    await pending;
+    const again = createSqliteMetaStore({ path });
+    assert.equal((await again.get(record.id))?.id, record.id);
+    await again.close();
+  });
+
+  it('rejects a write while another connection holds the write lock, and recovers after', async () => {
+    const path = dbPath();
+    const store = createSqliteMetaStore({ path, busyTimeoutMs: 0 });
+    const other = new DatabaseSync(path);
+    other.exec('BEGIN IMMEDIATE');
+    await assert.rejects(store.create(sampleUploadRecord()), /locked|busy/i);
+    other.exec('COMMIT');
+    other.close();
+    const record = await store.create(sampleUploadRecord());
+    assert.equal((await store.get(record.id))?.id, record.id);
+    await store.close();
+  });
+
   it('uses the (state, expires_at) index for listExpired', () => {
     const db = new DatabaseSync(':memory:');
     migrate(db);

@@ -170,6 +170,48 @@ export function describeDataStore(name: string, factory: () => Promise<DataStore
       assert.equal(await store.getOffset(key), sent.length);
     });
 
+    it('treats expectedBytes as a hint: a body of that length, a shorter and a longer one', async (t) => {
+      for (const [declared, actual] of [
+        [3000, 3000],
+        [200 * KiB, 200 * KiB + 5],
+        [3 * MiB, 3 * MiB],
+        [100, 1 * MiB + 3],
+        [5000, 1200],
+      ] as const) {
+        const data = randomBytes(actual);
+        const id = randomUploadId();
+        const key = await store.create({ id, size: actual });
+        const result = await store.append(key, 0, Readable.from(chunksOf(data, 16 * KiB)), {
+          expectedBytes: declared,
+        });
+        assert.deepEqual(result, { bytesWritten: actual }, `declared ${declared}, sent ${actual}`);
+        assert.equal(await store.getOffset(key), actual);
+        const finishedKey = await store.finalize(key, { id, size: actual });
+        if (!downloadable(t)) return;
+        assert.equal(sha256(await readAll(finishedKey, actual)), sha256(data));
+      }
+    });
+
+    it('keeps every byte of a small declared body that breaks off, and reports it', async () => {
+      const { key } = await uploadWith(Buffer.alloc(0), 10 * KiB);
+      const body = new PassThrough();
+      let seen = 0;
+      const pending = store.append(key, 0, body, {
+        expectedBytes: 10 * KiB,
+        onChunk: (chunk) => {
+          seen += chunk.byteLength;
+        },
+      });
+      body.write(randomBytes(3000));
+      await until(() => seen === 3000);
+      const failure = new Error('connection reset');
+      body.destroy(failure);
+      const result = await pending;
+      assert.equal(result.bytesWritten, 3000);
+      assert.equal(result.interruption, failure);
+      assert.equal(await store.getOffset(key), 3000);
+    });
+
     it('keeps every byte before a stream body closes prematurely, and reports it', async () => {
       const { key } = await uploadWith(Buffer.alloc(0), 10 * MiB);
       const body = new PassThrough();

@@ -3,7 +3,7 @@
  * finishes, terminates and expires them. It knows no HTTP: protocol adapters (tus now, the parts
  * API later) translate requests into these calls, and every failure is an UploadError.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
@@ -56,9 +56,19 @@ export interface AppendInput {
   signal?: AbortSignal;
 }
 
+/** Random bytes for 256 ids, drawn from the CSPRNG at once (as `crypto.randomUUID` does). */
+const idPool = Buffer.alloc(16 * 256);
+let idPoolUsed = idPool.length;
+
 /** 128 random bits, base64url: unguessable and safe in paths and URLs. */
 export function newUploadId(): string {
-  return randomBytes(16).toString('base64url');
+  if (idPoolUsed === idPool.length) {
+    randomFillSync(idPool);
+    idPoolUsed = 0;
+  }
+  const id = idPool.toString('base64url', idPoolUsed, idPoolUsed + 16);
+  idPoolUsed += 16;
+  return id;
 }
 
 export class UploadService {
@@ -241,6 +251,7 @@ export class UploadService {
         signal: watch.signal,
         maxBytes: limit,
         onChunk,
+        ...(input.contentLength === undefined ? {} : { expectedBytes: input.contentLength }),
       });
     } catch (error) {
       if (

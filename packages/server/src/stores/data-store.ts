@@ -20,6 +20,11 @@ export interface AppendOptions {
   maxBytes?: number;
   /** Called with each chunk before it is written (checksums, progress); must not keep the chunk. */
   onChunk?: (chunk: Uint8Array) => void;
+  /**
+   * The body's declared length (`Content-Length`), when the request has one: a hint for choosing
+   * how to write (the body may still end early). Stores must not trust it beyond that.
+   */
+  expectedBytes?: number;
 }
 
 export interface AppendResult {

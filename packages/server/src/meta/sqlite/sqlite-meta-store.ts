@@ -10,6 +10,15 @@
  * `node:sqlite` is synchronous: each call runs to completion on the event loop. The statements
  * here are single-row lookups by primary key, so that costs microseconds, and it also means no two
  * calls of this process ever interleave inside one statement.
+ *
+ * Group commit: the writes (create, update, delete) of one event-loop turn share one transaction,
+ * committed at `setImmediate`; each write's promise settles only after that commit, so no caller
+ * acts on a write that is not committed. A commit writes every page it touched to the WAL, and one
+ * upload's insert touches four b-trees, so sharing a commit among the uploads that arrived together
+ * cuts the write work per upload (measured: 2,000 uploads of 64 KiB, 32 at a time, bench W4). Each
+ * statement still runs at once and alone: a constraint failure undoes that statement only (SQLite's
+ * statement-level rollback) and rejects only its caller. If SQLite abandons the whole transaction
+ * (disk full, I/O error) or the commit fails, every write of the batch is rejected.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -52,6 +61,10 @@ const PATCH_FIELDS = [
   ['expiresAt', 'expires_at'],
   ['finishedAt', 'finished_at'],
 ] as const satisfies readonly (readonly [keyof UploadPatch, string])[];
+
+interface Batch {
+  waiting: { resolve: () => void; reject: (error: unknown) => void }[];
+}
 
 /** A row in COLUMNS order: statements return arrays, which skips building a keyed object per row. */
 type Row = SQLOutputValue[];
@@ -114,6 +127,8 @@ class SqliteMetaStore implements MetaStore {
   #count: StatementSync;
   /** Update statements by shape (which fields a patch sets): at most 2^8, each prepared once. */
   #updates: (StatementSync | undefined)[] = [];
+  /** The writes in the open transaction, settled when it commits; `undefined` with none open. */
+  #batch: Batch | undefined;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -136,7 +151,11 @@ class SqliteMetaStore implements MetaStore {
     this.#count = prepareArrays(db, 'SELECT state, count(*) AS n FROM uploads GROUP BY state');
   }
 
-  async create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): Promise<UploadRecord> {
+  create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): Promise<UploadRecord> {
+    return this.#write(() => this.#create(input));
+  }
+
+  #create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): UploadRecord {
     const metadata = JSON.stringify(input.metadata);
     const concat = input.concat === null || input.concat === undefined ? null : JSON.stringify(input.concat);
     const { changes } = this.#insert.run(
@@ -181,7 +200,11 @@ class SqliteMetaStore implements MetaStore {
     return row === undefined ? undefined : toRecord(row);
   }
 
-  async update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord> {
+  update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord> {
+    return this.#write(() => this.#update(id, expectedVersion, patch));
+  }
+
+  #update(id: string, expectedVersion: number, patch: UploadPatch): UploadRecord {
     let shape = 0;
     const values: SQLInputValue[] = [];
     for (let bit = 0; bit < PATCH_FIELDS.length; bit++) {
@@ -198,8 +221,8 @@ class SqliteMetaStore implements MetaStore {
     throw new VersionConflictError(id);
   }
 
-  async delete(id: string): Promise<boolean> {
-    return this.#delete.run(id).changes > 0;
+  delete(id: string): Promise<boolean> {
+    return this.#write(() => this.#delete.run(id).changes > 0);
   }
 
   async listExpired(now: number, limit: number): Promise<UploadRecord[]> {
@@ -213,7 +236,58 @@ class SqliteMetaStore implements MetaStore {
   }
 
   async close(): Promise<void> {
+    if (this.#batch !== undefined) this.#commit(this.#batch);
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  /** Runs one write statement in the open transaction (opening one if needed); see the top. */
+  #write<T>(run: () => T): Promise<T> {
+    let batch = this.#batch;
+    try {
+      if (batch === undefined) {
+        this.#db.exec('BEGIN IMMEDIATE');
+        batch = this.#batch = { waiting: [] };
+        const opened = batch;
+        setImmediate(() => this.#commit(opened));
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    let result: T;
+    try {
+      result = run();
+    } catch (error) {
+      // Some failures (SQLITE_FULL, SQLITE_IOERR…) roll the whole transaction back.
+      if (!this.#db.isTransaction) this.#abandon(batch, error);
+      return Promise.reject(error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      batch.waiting.push({ resolve: () => resolve(result), reject });
+    });
+  }
+
+  #commit(batch: Batch): void {
+    if (this.#batch !== batch) return; // already committed (close) or abandoned
+    this.#batch = undefined;
+    try {
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      if (this.#db.isTransaction) {
+        try {
+          this.#db.exec('ROLLBACK');
+        } catch {
+          // The connection is unusable; the next write reports that.
+        }
+      }
+      for (const waiter of batch.waiting) waiter.reject(error);
+      return;
+    }
+    for (const waiter of batch.waiting) waiter.resolve();
+  }
+
+  #abandon(batch: Batch, error: unknown): void {
+    if (this.#batch === batch) this.#batch = undefined;
+    for (const waiter of batch.waiting) waiter.reject(error);
   }
 
   #updateStatement(shape: number): StatementSync {

@@ -12,12 +12,20 @@
  * way: stop reading, write what already arrived, report why. Only a failing write (ENOSPC, EIO)
  * rejects, with the file system's error as-is.
  */
-import { writev } from 'node:fs';
+import { writev, writevSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { UploadError } from '@ferry/protocol';
 import type { AppendOptions, AppendResult, ByteSource } from '../data-store.ts';
 import { DirectWriter, type SlabPool } from './fs-direct.ts';
 import { type BodyWriter, PROCESS_HIGH_WATER_BYTES, processBudget } from './fs-writer.ts';
+
+/**
+ * A body declared this small (`expectedBytes`) is collected and written with one synchronous
+ * `writev` when it ends. Measured here for 64 KiB written to a new file: 68 µs of CPU synchronously,
+ * 106–110 µs through the thread pool (waking a worker thread costs more than the write), and the
+ * event loop is blocked for about as long as a page-cache copy of 256 KiB takes.
+ */
+export const SMALL_BODY_BYTES = 256 * 1024;
 
 /** Most bytes handed to one `writev` call. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -144,6 +152,63 @@ class PositionalWriter implements BodyWriter {
   }
 }
 
+/**
+ * For small bodies: keeps the chunks (no copy) and writes them synchronously in one `writev` when
+ * the body ends, or as soon as `SMALL_BODY_BYTES` are held (a body longer than it said it was).
+ */
+class SmallBodyWriter implements BodyWriter {
+  written = 0;
+  failure: unknown;
+  onRoom: (() => void) | undefined;
+  onFail: (() => void) | undefined;
+  readonly full = false;
+
+  #fd: number;
+  #position: number;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+
+  constructor(fd: number, position: number) {
+    this.#fd = fd;
+    this.#position = position;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.failure !== undefined) return;
+    this.#queue.push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    processBudget.held += chunk.byteLength;
+    if (this.#queuedBytes >= SMALL_BODY_BYTES) this.#flush();
+  }
+
+  drain(callback: () => void): void {
+    this.#flush();
+    callback();
+  }
+
+  #flush(): void {
+    let batch = this.#queue;
+    let bytes = this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    try {
+      while (bytes > 0) {
+        const count = writevSync(this.#fd, batch, this.#position);
+        if (count === 0) throw Object.assign(new Error('the file system accepted no bytes'), { code: 'EIO' });
+        this.#position += count;
+        this.written += count;
+        processBudget.held -= count;
+        bytes -= count;
+        if (bytes > 0) batch = skipBytes(batch, count);
+      }
+    } catch (error) {
+      processBudget.held -= bytes;
+      this.failure = error;
+      this.onFail?.();
+    }
+  }
+}
+
 /** The buffers of `batch` after its first `count` bytes (views, no copies). */
 function skipBytes(batch: Uint8Array[], count: number): Uint8Array[] {
   let index = 0;
@@ -221,7 +286,8 @@ export interface DirectTarget {
  * an `UploadError` `ERR_EXCEEDS_LENGTH`, an error thrown by `onChunk`, or a `TypeError` for a chunk
  * that is not bytes. Rejects only when a write fails. Never closes `fd`.
  *
- * With `direct`, the bulk of the body goes to disk with O_DIRECT (fs-direct.ts) when the store has
+ * A body declared at most `SMALL_BODY_BYTES` long is written synchronously when it ends. Otherwise,
+ * with `direct`, the bulk of the body goes to disk with O_DIRECT (fs-direct.ts) when the store has
  * an aligned slab to spare; otherwise, and for the part of the last block the body does not fill,
  * through `fd`.
  */
@@ -232,11 +298,16 @@ export function writeBody(
   options: AppendOptions = {},
   direct?: DirectTarget,
 ): Promise<AppendResult> {
-  const slab = direct?.pool.acquire(false);
-  const writer: BodyWriter =
-    direct !== undefined && slab !== undefined
-      ? new DirectWriter({ fd, path: direct.path, position, pool: direct.pool, slab })
-      : new PositionalWriter(fd, position);
+  let writer: BodyWriter;
+  if (options.expectedBytes !== undefined && options.expectedBytes <= SMALL_BODY_BYTES) {
+    writer = new SmallBodyWriter(fd, position);
+  } else {
+    const slab = direct?.pool.acquire(false);
+    writer =
+      direct !== undefined && slab !== undefined
+        ? new DirectWriter({ fd, path: direct.path, position, pool: direct.pool, slab })
+        : new PositionalWriter(fd, position);
+  }
   const intake = new Intake(writer, options);
   const pending =
     body instanceof Readable

@@ -26,7 +26,7 @@
  * A file system that refuses O_DIRECT, or accepts unaligned direct writes (tmpfs since Linux 6.6:
  * it has no cache to bypass), is written buffered: see `probeDirectIo`.
  */
-import { close, closeSync, constants, open, openSync, read, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, read, unlinkSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BodyWriter, PROCESS_HIGH_WATER_BYTES, processBudget } from './fs-writer.ts';
 
@@ -320,15 +320,16 @@ export class DirectWriter implements BodyWriter {
 
   #directWrite(slab: Buffer, length: number, position: number, prefix: number, done: Done): void {
     if (this.#directFd === undefined) {
-      open(this.#path, constants.O_WRONLY | O_DIRECT!, (error, fd) => {
-        if (error && error.code !== 'EINVAL') {
-          done(error);
+      // Synchronous, like the store's other per-upload metadata calls (see fs-data-store.ts).
+      try {
+        this.#directFd = openSync(this.#path, constants.O_WRONLY | O_DIRECT!);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EINVAL') {
+          done(error as NodeJS.ErrnoException);
           return;
         }
-        this.#directFd = error ? null : fd;
-        this.#directWrite(slab, length, position, prefix, done);
-      });
-      return;
+        this.#directFd = null;
+      }
     }
     const fd = this.#directFd ?? this.#fd;
     const writeSlab = () =>
@@ -392,7 +393,7 @@ export class DirectWriter implements BodyWriter {
   #release(inFlight: Buffer | undefined): void {
     for (const slab of [this.#slab, this.#spare, inFlight]) if (slab !== undefined) this.#pool.release(slab);
     this.#slab = this.#spare = undefined;
-    if (typeof this.#directFd === 'number') close(this.#directFd, () => {});
+    if (typeof this.#directFd === 'number') closeSync(this.#directFd);
     this.#directFd = null;
   }
 
