@@ -12,7 +12,8 @@
  *
  * Writing: upload bytes go to disk with direct I/O (O_DIRECT, bypassing the page cache) where the
  * file system supports it, buffered otherwise and for the last partial block of each append; see
- * fs-direct.ts. Reads (downloads, re-hashing) are buffered; the kernel keeps the two coherent.
+ * fs-direct.ts. A body declared at most 256 KiB long is written buffered, in one synchronous call
+ * when it ends (fs-append.ts). Reads (downloads, re-hashing) are buffered; the kernel keeps the two coherent.
  *
  * Durability: with `none`, a write is acknowledged once the kernel holds it (page cache): it survives
  * a process crash, not a power loss. With `fsync`, every append ends with `fdatasync`, and creating,
@@ -35,7 +36,7 @@ import {
   closeSync,
   constants,
   createReadStream,
-  fdatasync as datasyncCallback,
+  fdatasync as fdatasyncCallback,
   fstatSync,
   mkdirSync,
   openSync,
@@ -47,6 +48,7 @@ import {
 import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { UploadError } from '@ferry/protocol';
 import type { DirectIo, Durability } from '../../config.ts';
 import type {
@@ -162,7 +164,7 @@ class FileSystemDataStore implements FsDataStore {
   async getOffset(key: string): Promise<number> {
     const parsed = parseKey(this.directory, key);
     if (parsed.kind === 'parts') return (await this.#stat(parsed)).size;
-    return statOrNotFound(parsed.path).size;
+    return orNotFound(() => statSync(parsed.path)).size;
   }
 
   async append(
@@ -172,12 +174,7 @@ class FileSystemDataStore implements FsDataStore {
     options?: AppendOptions,
   ): Promise<AppendResult> {
     const { path } = this.#inProgress(key);
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDWR);
-    } catch (error) {
-      notFound(error);
-    }
+    const fd = orNotFound(() => openSync(path, constants.O_RDWR));
     try {
       const { size } = fstatSync(fd);
       if (offset !== size) {
@@ -343,18 +340,15 @@ class FileSystemDataStore implements FsDataStore {
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
-function statOrNotFound(path: string): { size: number } {
+const fdatasync = promisify(fdatasyncCallback);
+
+/** Runs a synchronous file-system call; a missing file becomes `notFound`'s 404. */
+function orNotFound<T>(call: () => T): T {
   try {
-    return statSync(path);
+    return call();
   } catch (error) {
     notFound(error);
   }
-}
-
-function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    datasyncCallback(fd, (error) => (error ? reject(error) : resolve())),
-  );
 }
 
 function isCode(error: unknown, code: string): boolean {
