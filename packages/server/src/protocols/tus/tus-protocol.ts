@@ -31,11 +31,8 @@ export interface TusProtocol {
 
 /** tus checksum-trailer: `Trailer: Upload-Checksum` announces the checksum after the body. */
 function announcesChecksumTrailer(request: HttpRequest): boolean {
-  const trailer = request.header('trailer');
-  return (
-    trailer !== undefined &&
-    trailer.split(',').some((name) => name.trim().toLowerCase() === 'upload-checksum')
-  );
+  const names = request.header('trailer')?.split(',') ?? [];
+  return names.some((name) => name.trim().toLowerCase() === 'upload-checksum');
 }
 
 export function createTusProtocol(service: UploadService, logger: Logger): TusProtocol {
