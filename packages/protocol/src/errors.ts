@@ -93,6 +93,44 @@ export const ERRORS = {
   },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'the requested range is outside the file' },
   ERR_INVALID_ID: { status: 404, message: 'no upload with this id' },
+
+  // JSON request bodies (parts API)
+  ERR_INVALID_JSON: { status: 400, message: 'the request body must be a JSON object' },
+  ERR_JSON_TOO_LARGE: { status: 413, message: 'the JSON request body is too large' },
+  ERR_UNKNOWN_FIELD: { status: 400, message: 'the request body has a field this server does not know' },
+  ERR_INVALID_FIELD: { status: 400, message: 'a field of the request body has an invalid value' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the request body must be application/json' },
+
+  // Parts API
+  ERR_WRONG_PROTOCOL: {
+    status: 409,
+    message: 'this upload belongs to the other upload API (tus or parts) and must be continued there',
+  },
+  ERR_INVALID_PART_SIZE: { status: 400, message: 'partSize is outside the limits for this file size' },
+  ERR_INVALID_PART_NUMBER: {
+    status: 400,
+    message: "the part number must be an integer from 1 to the upload's partCount",
+  },
+  ERR_CONTENT_LENGTH_REQUIRED: { status: 411, message: 'a part needs a Content-Length header' },
+  ERR_PART_SIZE_MISMATCH: {
+    status: 400,
+    message: 'the part has the wrong size: every part but the last has exactly partSize bytes',
+  },
+  ERR_INVALID_DIGEST: { status: 400, message: 'Content-Digest must be a dictionary like sha-256=:base64:' },
+  ERR_DIGEST_MISMATCH: {
+    status: 400,
+    message: 'the part does not match its Content-Digest; it was not stored',
+  },
+  ERR_PART_INCOMPLETE: {
+    status: 400,
+    message: "the part's body ended before Content-Length bytes arrived; it was not stored",
+  },
+  ERR_PARTS_MISSING: { status: 409, message: 'the upload cannot complete: some parts are missing' },
+  ERR_SHA256_MISMATCH: {
+    status: 422,
+    message: 'the file does not match the declared SHA-256; it was not completed',
+  },
+  ERR_UPLOAD_FINISHED: { status: 409, message: 'the upload is already complete; it takes no more parts' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,2 +1,4 @@
+export * from './base64.ts';
 export * from './errors.ts';
+export * from './parts.ts';
 export * from './tus-headers.ts';

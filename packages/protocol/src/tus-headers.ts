@@ -2,6 +2,7 @@
  * Pure codecs for the tus 1.0.0 request headers. Every parser throws an UploadError with a 400-class
  * code on bad input, so a handler can call them without further checks.
  */
+import { base64ToBytes, base64ToUtf8, utf8ToBase64 } from './base64.ts';
 import { UploadError } from './errors.ts';
 
 export const TUS_VERSION = '1.0.0';
@@ -60,7 +61,7 @@ export function parseMetadata(header: string | undefined, maxBytes = 4096): Meta
         message: `the value of Upload-Metadata key "${key}" is not valid base64`,
       });
     }
-    metadata[key] = Buffer.from(encoded, 'base64').toString('utf8');
+    metadata[key] = base64ToUtf8(encoded);
   }
   return metadata;
 }
@@ -68,14 +69,14 @@ export function parseMetadata(header: string | undefined, maxBytes = 4096): Meta
 /** Formats metadata for `Upload-Metadata` (an empty value is sent as a key alone). */
 export function formatMetadata(metadata: Metadata): string {
   return Object.entries(metadata)
-    .map(([key, value]) => (value === '' ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .map(([key, value]) => (value === '' ? key : `${key} ${utf8ToBase64(value)}`))
     .join(',');
 }
 
 export interface Checksum {
   algorithm: ChecksumAlgorithm;
   /** The digest bytes the client declared. */
-  digest: Buffer;
+  digest: Uint8Array;
 }
 
 const DIGEST_BYTES: Record<ChecksumAlgorithm, number> = { sha1: 20, md5: 16, sha256: 32, crc32: 4 };
@@ -91,7 +92,7 @@ export function parseChecksum(header: string | undefined): Checksum | undefined 
   }
   const typed = algorithm as ChecksumAlgorithm;
   if (!BASE64.test(encoded)) throw new UploadError('ERR_INVALID_CHECKSUM');
-  const digest = Buffer.from(encoded, 'base64');
+  const digest = base64ToBytes(encoded);
   if (digest.length !== DIGEST_BYTES[typed]) {
     throw new UploadError('ERR_INVALID_CHECKSUM', {
       message: `a ${typed} digest has ${DIGEST_BYTES[typed]} bytes, this one has ${digest.length}`,

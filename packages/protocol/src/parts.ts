@@ -1,0 +1,184 @@
+/**
+ * The parts API's wire shapes, its limits and the helpers both ends share: how a size is cut into
+ * parts, and RFC 9530 `Content-Digest` / `Repr-Digest` values. Platform-free (browsers and Node).
+ *
+ * The limits are S3's, so an upload can move between storages: at most 10,000 parts, and every part
+ * but the last between 5 MiB and 5 GiB. The last part holds what remains (it may be smaller, and is
+ * empty only for an empty file, which has one empty part).
+ */
+import { base64ToBytes, bytesToBase64, bytesToHex } from './base64.ts';
+
+const MiB = 1024 * 1024;
+
+export const PART_LIMITS = {
+  minPartSize: 5 * MiB,
+  maxPartSize: 5 * 1024 * MiB,
+  maxParts: 10_000,
+} as const;
+
+/** The part size a server picks when the client names none: 8 MiB, doubled until ≤ 10,000 parts. */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+
+export function defaultPartSize(size: number): number {
+  let partSize = DEFAULT_PART_SIZE;
+  while (Math.ceil(size / partSize) > PART_LIMITS.maxParts) partSize *= 2;
+  return Math.min(partSize, PART_LIMITS.maxPartSize);
+}
+
+/** Number of parts of an upload: at least one (an empty file has one empty part). */
+export function partCountOf(size: number, partSize: number): number {
+  return Math.max(1, Math.ceil(size / partSize));
+}
+
+/** Byte range of part `n` (1-based): `start` inclusive, `end` exclusive. */
+export function partRange(n: number, size: number, partSize: number): { start: number; end: number } {
+  const start = (n - 1) * partSize;
+  return { start, end: Math.min(size, start + partSize) };
+}
+
+/** Why a part size is not allowed for `size`, or `undefined` when it is. */
+export function partSizeProblem(size: number, partSize: number): string | undefined {
+  if (!Number.isSafeInteger(partSize) || partSize < 1) return 'partSize must be a positive integer';
+  if (partSize > PART_LIMITS.maxPartSize) return 'partSize must be at most 5 GiB';
+  const count = partCountOf(size, partSize);
+  if (count > 1 && partSize < PART_LIMITS.minPartSize) {
+    return 'partSize must be at least 5 MiB when the file has more than one part';
+  }
+  if (count > PART_LIMITS.maxParts)
+    return 'the file would have more than 10,000 parts; choose a larger partSize';
+  return undefined;
+}
+
+/** Merges sorted part numbers into inclusive ranges: [1,2,3,5] → [[1,3],[5,5]]. */
+export function toRanges(numbers: readonly number[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const n of numbers) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else ranges.push([n, n]);
+  }
+  return ranges;
+}
+
+/** Expands inclusive ranges back into part numbers. */
+export function fromRanges(ranges: readonly (readonly [number, number])[]): number[] {
+  const numbers: number[] = [];
+  for (const [from, to] of ranges) for (let n = from; n <= to; n++) numbers.push(n);
+  return numbers;
+}
+
+/** `sha-256=:<base64>:` (RFC 9530) for a SHA-256 digest. */
+export function formatSha256Digest(digest: Uint8Array): string {
+  return `sha-256=:${bytesToBase64(digest)}:`;
+}
+
+/**
+ * Reads the `sha-256` member of a `Content-Digest` field (RFC 9530: a structured dictionary whose
+ * values are byte sequences, `:base64:`). Returns the 32 digest bytes; `undefined` when the field
+ * names no sha-256 (other algorithms are allowed and ignored); throws `SyntaxError` when malformed.
+ */
+export function parseSha256Digest(field: string): Uint8Array | undefined {
+  for (const member of field.split(',')) {
+    const trimmed = member.trim();
+    const equals = trimmed.indexOf('=');
+    if (equals <= 0) throw new SyntaxError('a Content-Digest member must be algorithm=:base64:');
+    const algorithm = trimmed.slice(0, equals).trim().toLowerCase();
+    if (algorithm !== 'sha-256') continue;
+    const value = trimmed.slice(equals + 1).trim();
+    const match = /^:([A-Za-z0-9+/]*={0,2}):$/.exec(value);
+    if (match === null) throw new SyntaxError('a Content-Digest value must be a byte sequence, :base64:');
+    const bytes = base64ToBytes(match[1] as string);
+    if (bytes.length !== 32) throw new SyntaxError('a sha-256 digest has 32 bytes');
+    return bytes;
+  }
+  return undefined;
+}
+
+/** Lower-case hex SHA-256, the form the JSON API uses for whole-file digests. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function sha256DigestToHex(digest: Uint8Array): string {
+  return bytesToHex(digest);
+}
+
+// ---- Wire shapes (JSON bodies) ----
+
+/** `POST /uploads` */
+export interface CreatePartsUploadRequest {
+  size: number;
+  name?: string;
+  type?: string;
+  metadata?: Record<string, string>;
+  partSize?: number;
+  /** Lower-case hex SHA-256 of the whole file: enables dedup, and `complete` verifies it. */
+  sha256?: string;
+}
+
+/** A finished file, as every parts-API response describes it. */
+export interface FileInfo {
+  id: string;
+  /** Where to download it (`GET`, Range requests allowed). */
+  url: string;
+  size: number;
+  name: string | null;
+  type: string | null;
+  /** Lower-case hex SHA-256, when the server verified it. */
+  sha256: string | null;
+  metadata: Record<string, string>;
+  finishedAt: string;
+}
+
+/** `201` from `POST /uploads` */
+export interface CreatedPartsUpload {
+  id: string;
+  url: string;
+  partSize: number;
+  partCount: number;
+  expiresAt: string | null;
+}
+
+/** `200` from `POST /uploads` when an identical verified file exists in the same namespace. */
+export interface DeduplicatedUpload {
+  id: string;
+  deduplicated: true;
+  file: FileInfo;
+}
+
+export interface PartInfo {
+  n: number;
+  size: number;
+  /** `sha-256=:<base64>:` of the part's bytes, computed by the server. */
+  digest: string;
+}
+
+/** `GET /uploads/:id` */
+export interface PartsUploadStatus {
+  id: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  /** Received parts as inclusive ranges of part numbers: `[[1, 3], [5, 5]]`. */
+  received: [number, number][];
+  receivedBytes: number;
+  state: 'uploading' | 'finished';
+  expiresAt: string | null;
+  /** Each received part with its size and digest (so a client can compare before completing). */
+  parts: PartInfo[];
+  /** Present once finished. */
+  file?: FileInfo;
+}
+
+/** `POST /uploads/:id/complete` */
+export interface CompletePartsRequest {
+  sha256?: string;
+}
+
+export interface CompletedPartsUpload {
+  file: FileInfo;
+}
+
+/** Events of `GET /uploads/:id/events` (Server-Sent Events; the event name is `type`). */
+export type UploadEvent =
+  | { type: 'progress'; id: string; receivedBytes: number; size: number; partsReceived: number }
+  | { type: 'completed'; id: string; file: FileInfo }
+  | { type: 'failed'; id: string; error: { code: string; message: string } };
