@@ -37,6 +37,8 @@ export function sampleUploadRecord(overrides: Partial<NewRecord> = {}): NewRecor
     createdAt: 1_700_000_000_000,
     expiresAt: null,
     finishedAt: null,
+    partSize: null,
+    expectedSha256: null,
     ...overrides,
   };
 }
@@ -300,6 +302,120 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
 
       it('is empty on an empty store', async () => {
         assert.deepEqual(await store.listExpired(now, 10), []);
+      });
+    });
+
+    describe('parts', () => {
+      const hex = (c: string) => c.repeat(64);
+      const partsUpload = (overrides: Partial<NewRecord> = {}) =>
+        sampleUploadRecord({
+          protocol: 'parts',
+          size: 12 * 1024 * 1024,
+          partSize: 5 * 1024 * 1024,
+          ...overrides,
+        });
+
+      it('keeps the parts-API fields of a record', async () => {
+        const input = partsUpload({ expectedSha256: hex('a') });
+        const created = await store.create(input);
+        assert.equal(created.partSize, 5 * 1024 * 1024);
+        assert.equal(created.expectedSha256, hex('a'));
+        assert.deepEqual(await store.get(input.id), created);
+      });
+
+      it('defaults the parts-API fields to null when left out', async () => {
+        const { partSize: _p, expectedSha256: _e, ...input } = sampleUploadRecord();
+        const created = await store.create(input);
+        assert.equal(created.partSize, null);
+        assert.equal(created.expectedSha256, null);
+        assert.equal((await store.get(input.id))?.partSize, null);
+      });
+
+      it('records parts in number order, replaces a re-sent part, and forgets one', async () => {
+        const upload = await store.create(partsUpload());
+        assert.equal(
+          await store.putPart(upload.id, { n: 3, size: 10, sha256: hex('3'), etag: null, storedAt: 3 }, 99),
+          true,
+        );
+        assert.equal(
+          await store.putPart(upload.id, { n: 1, size: 5, sha256: hex('1'), etag: 'e1', storedAt: 1 }, 100),
+          true,
+        );
+        assert.equal(
+          await store.putPart(upload.id, { n: 3, size: 11, sha256: hex('4'), etag: null, storedAt: 4 }, 101),
+          true,
+        );
+        assert.deepEqual(await store.listParts(upload.id), [
+          { n: 1, size: 5, sha256: hex('1'), etag: 'e1', storedAt: 1 },
+          { n: 3, size: 11, sha256: hex('4'), etag: null, storedAt: 4 },
+        ]);
+        assert.equal(await store.deletePart(upload.id, 3), true);
+        assert.equal(await store.deletePart(upload.id, 3), false);
+        assert.deepEqual(
+          (await store.listParts(upload.id)).map((part) => part.n),
+          [1],
+        );
+      });
+
+      it('moves the expiry and the version with each part', async () => {
+        const upload = await store.create(partsUpload({ expiresAt: 10 }));
+        await store.putPart(upload.id, { n: 1, size: 5, sha256: hex('1'), etag: null, storedAt: 1 }, 5000);
+        const after = await store.get(upload.id);
+        assert.equal(after?.expiresAt, 5000);
+        assert.equal(after?.version, 2);
+        await assert.rejects(store.update(upload.id, 1, { offset: 1 }), VersionConflictError);
+      });
+
+      it('records no part for a finished or missing upload', async () => {
+        const finished = await store.create(partsUpload({ state: 'finished', finishedAt: 1 }));
+        const part = { n: 1, size: 5, sha256: hex('1'), etag: null, storedAt: 1 };
+        assert.equal(await store.putPart(finished.id, part, null), false);
+        assert.deepEqual(await store.listParts(finished.id), []);
+        assert.equal(await store.putPart(newId(), part, null), false);
+      });
+
+      it('deletes the parts with their upload', async () => {
+        const upload = await store.create(partsUpload());
+        await store.putPart(upload.id, { n: 1, size: 5, sha256: hex('1'), etag: null, storedAt: 1 }, null);
+        await store.delete(upload.id);
+        assert.deepEqual(await store.listParts(upload.id), []);
+        // The same id again starts with no parts.
+        await store.create(partsUpload({ id: upload.id }));
+        assert.deepEqual(await store.listParts(upload.id), []);
+      });
+    });
+
+    describe('findFinished', () => {
+      const digest = 'ab'.repeat(32);
+
+      it('finds a finished upload by namespace, verified SHA-256 and size only', async () => {
+        const match = await store.create(
+          sampleUploadRecord({
+            namespace: 'n1',
+            state: 'finished',
+            finishedAt: 5,
+            sha256: digest,
+            size: 1024,
+          }),
+        );
+        await store.create(
+          sampleUploadRecord({ namespace: 'n2', state: 'finished', finishedAt: 6, sha256: digest }),
+        );
+        await store.create(sampleUploadRecord({ namespace: 'n1', state: 'uploading', sha256: digest }));
+        await store.create(
+          sampleUploadRecord({ namespace: 'n1', state: 'finished', finishedAt: 7, sha256: digest, size: 1 }),
+        );
+        assert.equal((await store.findFinished('n1', digest, 1024))?.id, match.id);
+        assert.equal(await store.findFinished('n3', digest, 1024), undefined, 'never across namespaces');
+        assert.equal(await store.findFinished('n1', 'cd'.repeat(32), 1024), undefined);
+        assert.equal(await store.findFinished('n1', digest, 2048), undefined);
+      });
+
+      it('does not match a declared but unverified digest', async () => {
+        await store.create(
+          sampleUploadRecord({ state: 'finished', finishedAt: 5, sha256: null, expectedSha256: digest }),
+        );
+        assert.equal(await store.findFinished('', digest, 1024), undefined);
       });
     });
 

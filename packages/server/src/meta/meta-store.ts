@@ -31,8 +31,28 @@ export interface UploadRecord {
   /** Epoch ms after which an unfinished upload is gone; `null` = never. */
   expiresAt: number | null;
   finishedAt: number | null;
+  /** Parts API: the size of every part but the last; `null` for tus uploads. */
+  partSize: number | null;
+  /** Parts API: the whole-file SHA-256 the client declared at creation, verified at completion. */
+  expectedSha256: string | null;
   /** Incremented by every update. */
   version: number;
+}
+
+/** What `create` takes: the parts-API fields may be left out (they default to `null`). */
+export type NewUploadRecord = Omit<UploadRecord, 'version' | 'updatedAt' | 'partSize' | 'expectedSha256'> &
+  Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256'>>;
+
+/** A stored part of a parts-API upload. Recorded only after its bytes are stored (and synced). */
+export interface PartRecord {
+  /** Part number, from 1. */
+  n: number;
+  size: number;
+  /** Lower-case hex SHA-256 of the part's bytes. */
+  sha256: string;
+  /** The storage's own tag for the part (S3's ETag); `null` where the storage has none. */
+  etag: string | null;
+  storedAt: number;
 }
 
 export type UploadPatch = Partial<
@@ -58,7 +78,7 @@ export class DuplicateIdError extends Error {
 
 export interface MetaStore {
   /** Inserts a new record (version 1). Throws `DuplicateIdError` if the id exists. */
-  create(record: Omit<UploadRecord, 'version' | 'updatedAt'>): Promise<UploadRecord>;
+  create(record: NewUploadRecord): Promise<UploadRecord>;
   get(id: string): Promise<UploadRecord | undefined>;
   /** Applies `patch` if the stored version equals `expectedVersion`; returns the new record. */
   update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord>;
@@ -66,6 +86,21 @@ export interface MetaStore {
   delete(id: string): Promise<boolean>;
   /** Unfinished uploads whose `expiresAt` is at or before `now`, oldest first, at most `limit`. */
   listExpired(now: number, limit: number): Promise<UploadRecord[]>;
+  /**
+   * Records a stored part of an unfinished upload, replacing any record with the same number, and
+   * moves the upload's expiry to `expiresAt` (a new version). False when the upload does not exist
+   * or is finished: then nothing is recorded.
+   */
+  putPart(id: string, part: PartRecord, expiresAt: number | null): Promise<boolean>;
+  /** Forgets a part (before its bytes are overwritten); false when it was not recorded. */
+  deletePart(id: string, n: number): Promise<boolean>;
+  /** The recorded parts of an upload, by part number. Deleting the upload deletes its parts. */
+  listParts(id: string): Promise<PartRecord[]>;
+  /**
+   * A finished upload in `namespace` whose server-verified SHA-256 and size are these (dedup).
+   * Never looks across namespaces.
+   */
+  findFinished(namespace: string, sha256: string, size: number): Promise<UploadRecord | undefined>;
   /** Counts uploads by state (for metrics). */
   countByState(): Promise<Record<UploadState, number>>;
   close(): Promise<void>;

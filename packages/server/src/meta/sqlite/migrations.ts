@@ -41,6 +41,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX uploads_namespace ON uploads (namespace, created_at);
     `,
   },
+  {
+    version: 2,
+    name: 'parts',
+    // Parts of parts-API uploads. A row is written only after the part's bytes are stored, so the
+    // set of rows never claims more than storage holds. The partial index serves dedup lookups.
+    sql: `
+      ALTER TABLE uploads ADD COLUMN part_size INTEGER CHECK (part_size IS NULL OR part_size > 0);
+      ALTER TABLE uploads ADD COLUMN expected_sha256 TEXT;
+      CREATE TABLE parts (
+        upload_id  TEXT    NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+        n          INTEGER NOT NULL CHECK (n >= 1),
+        size       INTEGER NOT NULL CHECK (size >= 0),
+        sha256     TEXT    NOT NULL,
+        etag       TEXT,
+        stored_at  INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, n)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX uploads_digest ON uploads (namespace, sha256, size)
+        WHERE state = 'finished' AND sha256 IS NOT NULL;
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

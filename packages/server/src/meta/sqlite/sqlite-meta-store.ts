@@ -27,6 +27,8 @@ import { UploadError } from '@ferry/protocol';
 import {
   DuplicateIdError,
   type MetaStore,
+  type NewUploadRecord,
+  type PartRecord,
   type UploadPatch,
   type UploadRecord,
   type UploadState,
@@ -48,7 +50,7 @@ export interface SqliteMetaStoreConfig {
 
 const COLUMNS =
   'id, namespace, protocol, size, byte_offset, metadata, concat, state, storage_key, sha256, ' +
-  'created_at, updated_at, expires_at, finished_at, version';
+  'created_at, updated_at, expires_at, finished_at, version, part_size, expected_sha256';
 
 /** The patchable fields, in the order of the bits of an update's shape mask. */
 const PATCH_FIELDS = [
@@ -87,6 +89,8 @@ function toRecord(row: Row): UploadRecord {
     expiresAt: row[12] as number | null,
     finishedAt: row[13] as number | null,
     version: row[14] as number,
+    partSize: row[15] as number | null,
+    expectedSha256: row[16] as string | null,
   };
 }
 
@@ -125,6 +129,11 @@ class SqliteMetaStore implements MetaStore {
   #delete: StatementSync;
   #expired: StatementSync;
   #count: StatementSync;
+  #putPart: StatementSync;
+  #touchForPart: StatementSync;
+  #deletePart: StatementSync;
+  #listParts: StatementSync;
+  #findFinished: StatementSync;
   /** Update statements by shape (which fields a patch sets): at most 2^8, each prepared once. */
   #updates: (StatementSync | undefined)[] = [];
   /** The writes in the open transaction, settled when it commits; `undefined` with none open. */
@@ -136,7 +145,7 @@ class SqliteMetaStore implements MetaStore {
     // extended code we would have to decode.
     this.#insert = prepareArrays(
       db,
-      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
     );
     this.#select = prepareArrays(db, `SELECT ${COLUMNS} FROM uploads WHERE id = ?`);
@@ -149,13 +158,35 @@ class SqliteMetaStore implements MetaStore {
        ORDER BY expires_at, id LIMIT ?`,
     );
     this.#count = prepareArrays(db, 'SELECT state, count(*) AS n FROM uploads GROUP BY state');
+    this.#touchForPart = prepareArrays(
+      db,
+      `UPDATE uploads SET expires_at = ?, updated_at = ?, version = version + 1
+       WHERE id = ? AND state = 'uploading'`,
+    );
+    this.#putPart = prepareArrays(
+      db,
+      `INSERT INTO parts (upload_id, n, size, sha256, etag, stored_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (upload_id, n) DO UPDATE SET
+         size = excluded.size, sha256 = excluded.sha256, etag = excluded.etag, stored_at = excluded.stored_at`,
+    );
+    this.#deletePart = prepareArrays(db, 'DELETE FROM parts WHERE upload_id = ? AND n = ?');
+    this.#listParts = prepareArrays(
+      db,
+      'SELECT n, size, sha256, etag, stored_at FROM parts WHERE upload_id = ? ORDER BY n',
+    );
+    this.#findFinished = prepareArrays(
+      db,
+      `SELECT ${COLUMNS} FROM uploads
+       WHERE namespace = ? AND sha256 = ? AND size = ? AND state = 'finished'
+       ORDER BY finished_at DESC LIMIT 1`,
+    );
   }
 
-  create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): Promise<UploadRecord> {
+  create(input: NewUploadRecord): Promise<UploadRecord> {
     return this.#write(() => this.#create(input));
   }
 
-  #create(input: Omit<UploadRecord, 'version' | 'updatedAt'>): UploadRecord {
+  #create(input: NewUploadRecord): UploadRecord {
     const metadata = JSON.stringify(input.metadata);
     const concat = input.concat === null || input.concat === undefined ? null : JSON.stringify(input.concat);
     const { changes } = this.#insert.run(
@@ -173,6 +204,8 @@ class SqliteMetaStore implements MetaStore {
       input.createdAt,
       nullable(input.expiresAt),
       nullable(input.finishedAt),
+      nullable(input.partSize),
+      nullable(input.expectedSha256),
     );
     if (changes === 0) throw new DuplicateIdError(input.id);
     // Parse back what was stored so the caller holds its own copy, exactly as `get` would return it.
@@ -192,6 +225,8 @@ class SqliteMetaStore implements MetaStore {
       expiresAt: input.expiresAt ?? null,
       finishedAt: input.finishedAt ?? null,
       version: 1,
+      partSize: input.partSize ?? null,
+      expectedSha256: input.expectedSha256 ?? null,
     };
   }
 
@@ -223,6 +258,35 @@ class SqliteMetaStore implements MetaStore {
 
   delete(id: string): Promise<boolean> {
     return this.#write(() => this.#delete.run(id).changes > 0);
+  }
+
+  putPart(id: string, part: PartRecord, expiresAt: number | null): Promise<boolean> {
+    return this.#write(() => {
+      // The upload row first: it both checks the upload is unfinished and gives the part row the
+      // parent its foreign key needs.
+      if (this.#touchForPart.run(expiresAt, Date.now(), id).changes === 0) return false;
+      this.#putPart.run(id, part.n, part.size, part.sha256, part.etag, part.storedAt);
+      return true;
+    });
+  }
+
+  deletePart(id: string, n: number): Promise<boolean> {
+    return this.#write(() => this.#deletePart.run(id, n).changes > 0);
+  }
+
+  async listParts(id: string): Promise<PartRecord[]> {
+    return (this.#listParts.all(id) as unknown as Row[]).map((row) => ({
+      n: row[0] as number,
+      size: row[1] as number,
+      sha256: row[2] as string,
+      etag: row[3] as string | null,
+      storedAt: row[4] as number,
+    }));
+  }
+
+  async findFinished(namespace: string, sha256: string, size: number): Promise<UploadRecord | undefined> {
+    const row = this.#findFinished.get(namespace, sha256, size) as Row | undefined;
+    return row === undefined ? undefined : toRecord(row);
   }
 
   async listExpired(now: number, limit: number): Promise<UploadRecord[]> {
