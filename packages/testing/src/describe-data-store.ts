@@ -478,5 +478,113 @@ export function describeDataStore(name: string, factory: () => Promise<DataStore
         await assert.rejects(store.getOffset(finalKey));
       });
     });
+
+    describe('parts', () => {
+      // S3's smallest part is 5 MiB; the store must not care, so the suite uses odd sizes too.
+      const partSize = 5 * MiB + 3;
+      const whole = randomBytes(2 * partSize + 1234);
+      const place = (n: number) => {
+        const start = (n - 1) * partSize;
+        return { n, start, size: Math.min(whole.length, start + partSize) - start };
+      };
+      const bytesOf = (n: number) => whole.subarray(place(n).start, place(n).start + place(n).size);
+
+      function partStore(t: TestContext) {
+        if (!caps.partStore) t.skip('the store is not a PartStore');
+        return caps.partStore;
+      }
+
+      it('stores parts sent in any order and in parallel, and completes them into the file', async (t) => {
+        const parts = partStore(t);
+        if (!parts) return;
+        const id = randomUploadId();
+        const key = await store.create({ id, size: whole.length });
+        const results = await Promise.all(
+          [3, 1, 2].map((n) => parts.putPart(key, place(n), Readable.from(chunksOf(bytesOf(n), 64 * KiB)))),
+        );
+        for (const [i, n] of [3, 1, 2].entries()) {
+          assert.equal(results[i]!.bytesWritten, place(n).size);
+          assert.equal(results[i]!.interruption, undefined);
+        }
+        const stored = [1, 2, 3].map((n) => ({
+          n,
+          size: place(n).size,
+          etag: results[[3, 1, 2].indexOf(n)]!.etag ?? null,
+        }));
+        const finishedKey = await parts.completeParts(key, { id, size: whole.length, parts: stored });
+        if (!downloadable(t)) return;
+        assert.equal(sha256(await readAll(finishedKey, whole.length)), sha256(whole));
+      });
+
+      it('replaces a part written again, and never writes past a part', async (t) => {
+        const parts = partStore(t);
+        if (!parts) return;
+        const id = randomUploadId();
+        const key = await store.create({ id, size: whole.length });
+        const first = await parts.putPart(key, place(1), Readable.from([randomBytes(place(1).size)]));
+        assert.equal(first.bytesWritten, place(1).size);
+        // A body longer than the part stops at the part's end.
+        const long = await parts.putPart(key, place(2), Readable.from([bytesOf(2), randomBytes(100)]));
+        assert.equal(long.bytesWritten, place(2).size);
+        assert.equal((long.interruption as { code?: string } | undefined)?.code, 'ERR_EXCEEDS_LENGTH');
+        const again = await parts.putPart(key, place(1), Readable.from(chunksOf(bytesOf(1), 100 * KiB)));
+        assert.equal(again.bytesWritten, place(1).size);
+        await parts.putPart(key, place(3), Readable.from([bytesOf(3)]));
+        const stored = [1, 2, 3].map((n) => ({ n, size: place(n).size, etag: null }));
+        const finishedKey = await parts.completeParts(key, { id, size: whole.length, parts: stored });
+        if (!downloadable(t)) return;
+        assert.equal(sha256(await readAll(finishedKey, whole.length)), sha256(whole));
+      });
+
+      it('reports the bytes of a part whose body breaks, and the interruption', async (t) => {
+        const parts = partStore(t);
+        if (!parts) return;
+        const key = await store.create({ id: randomUploadId(), size: whole.length });
+        const body = new PassThrough();
+        const pending = parts.putPart(key, place(1), body);
+        body.write(bytesOf(1).subarray(0, 100 * KiB));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        body.destroy(new Error('connection reset'));
+        const result = await pending;
+        assert.ok(result.bytesWritten <= 100 * KiB);
+        assert.ok(result.interruption instanceof Error);
+      });
+
+      it('completes an empty file from its one empty part', async (t) => {
+        const parts = partStore(t);
+        if (!parts) return;
+        const id = randomUploadId();
+        const key = await store.create({ id, size: 0 });
+        const result = await parts.putPart(key, { n: 1, start: 0, size: 0 }, Readable.from([]));
+        assert.equal(result.bytesWritten, 0);
+        const finishedKey = await parts.completeParts(key, {
+          id,
+          size: 0,
+          parts: [{ n: 1, size: 0, etag: null }],
+        });
+        if (caps.downloadable) assert.equal((await caps.downloadable.stat(finishedKey)).size, 0);
+      });
+    });
+
+    describe('duplicate', () => {
+      it('gives a finished file a second id that survives removing the first', async (t) => {
+        if (!caps.duplicable) return t.skip('the store is not Duplicable');
+        const bytes = randomBytes(300 * KiB + 5);
+        const original = await finished(bytes);
+        const copyKey = await caps.duplicable.duplicate(original.finishedKey, randomUploadId());
+        assert.notEqual(copyKey, original.finishedKey);
+        if (caps.terminatable) await caps.terminatable.remove(original.finishedKey);
+        if (!downloadable(t)) return;
+        assert.equal(sha256(await readAll(copyKey, bytes.length)), sha256(bytes));
+      });
+
+      it('refuses a finished key that does not exist', async (t) => {
+        if (!caps.duplicable) return t.skip('the store is not Duplicable');
+        const gone = await finished(randomBytes(10));
+        await caps.terminatable?.remove(gone.finishedKey);
+        if (!caps.terminatable) return;
+        await assert.rejects(caps.duplicable.duplicate(gone.finishedKey, randomUploadId()));
+      });
+    });
   });
 }

@@ -86,12 +86,56 @@ export interface Concatenatable {
   concatenate(finalId: string, finishedKeys: string[]): Promise<string>;
 }
 
+/** A part of a parts-API upload: number `n` (from 1) holds `size` bytes from byte `start`. */
+export interface PartPlace {
+  n: number;
+  start: number;
+  size: number;
+}
+
+/**
+ * Stores an upload as numbered parts, in any order and in parallel (the parts API). The caller
+ * checks part sizes and keeps the list of stored parts (MetaStore); the store only places bytes.
+ */
+export interface PartStore {
+  /**
+   * Writes one part's body at its place. Never writes outside `[start, start + size)`. Like
+   * `append`, a body that breaks resolves with the bytes written and the interruption; the caller
+   * then does not record the part. Writing a part again replaces its bytes.
+   */
+  putPart(key: string, part: PartPlace, body: ByteSource, options?: AppendOptions): Promise<PartWriteResult>;
+  /**
+   * Makes a finished file of an upload whose every part is stored (the caller checked), atomically
+   * visible. Idempotent after a crash, like `finalize`. Returns the finished key.
+   */
+  completeParts(key: string, options: { id: string; size: number; parts: StoredPart[] }): Promise<string>;
+}
+
+export interface PartWriteResult extends AppendResult {
+  /** The storage's tag for the stored part (S3's ETag); absent where the storage has none. */
+  etag?: string;
+}
+
+export interface StoredPart {
+  n: number;
+  size: number;
+  etag: string | null;
+}
+
+/** Can give a finished file a second id that shares its bytes (dedup without copying). */
+export interface Duplicable {
+  /** Makes `newId` a finished file with the bytes of `finishedKey`; returns the new finished key. */
+  duplicate(finishedKey: string, newId: string): Promise<string>;
+}
+
 export interface DataStoreCapabilities {
   terminatable: (DataStore & Terminatable) | undefined;
   truncatable: (DataStore & Truncatable) | undefined;
   deferrable: boolean;
   downloadable: (DataStore & Downloadable) | undefined;
   concatenatable: (DataStore & Concatenatable) | undefined;
+  partStore: (DataStore & PartStore) | undefined;
+  duplicable: (DataStore & Duplicable) | undefined;
 }
 
 /** Finds a store's optional capabilities once, at construction. */
@@ -104,5 +148,7 @@ export function capabilitiesOf(store: DataStore): DataStoreCapabilities {
     deferrable: any['deferredLength'] === true,
     downloadable: has('stat') && has('read') ? (store as DataStore & Downloadable) : undefined,
     concatenatable: has('concatenate') ? (store as DataStore & Concatenatable) : undefined,
+    partStore: has('putPart') && has('completeParts') ? (store as DataStore & PartStore) : undefined,
+    duplicable: has('duplicate') ? (store as DataStore & Duplicable) : undefined,
   };
 }

@@ -4,8 +4,13 @@
  * Layout under `directory`:
  *   uploads/<id>             one data file per upload in progress. tus PATCH bodies are written in
  *                            place at the end of the file; the file's size IS the upload offset, so
- *                            after a crash (kill -9) the offset is recovered with one `stat`.
+ *                            after a crash (kill -9) the offset is recovered with one `stat`. Parts
+ *                            (parts API) are written in place at `(n - 1) * partSize`, in any order
+ *                            and in parallel (the file may be sparse until every part arrived); which
+ *                            parts are stored is recorded by the MetaStore after each is written, so
+ *                            completing needs no copy and no concatenation pass.
  *   files/<id>               a finished upload: `finalize` renames the data file here (atomic, no copy).
+ *                            A deduplicated upload is a hard link to an existing finished file.
  *   files/<id>.parts/        a finished concatenation (tus `concatenation`): hard links 000001, 000002, …
  *                            to the partial uploads' finished files, built as `<id>.parts.tmp/` and
  *                            renamed into place; no byte is copied (see fs-parts.ts).
@@ -59,13 +64,18 @@ import type {
   CreateDataOptions,
   DataStore,
   Downloadable,
+  Duplicable,
   FileStat,
   LengthDeferrable,
+  PartPlace,
+  PartStore,
+  PartWriteResult,
+  StoredPart,
   Terminatable,
   Truncatable,
 } from '../data-store.ts';
 import { type DirectTarget, writeBody } from './fs-append.ts';
-import { probeDirectIo, SlabPool } from './fs-direct.ts';
+import { BLOCK, probeDirectIo, SlabPool } from './fs-direct.ts';
 import {
   assertId,
   FILES_DIR,
@@ -97,7 +107,9 @@ export type FsDataStore = DataStore &
   Truncatable &
   LengthDeferrable &
   Downloadable &
-  Concatenatable & {
+  Concatenatable &
+  PartStore &
+  Duplicable & {
     readonly directory: string;
     /** Whether appends write with O_DIRECT (decided at construction). */
     readonly directIo: boolean;
@@ -213,6 +225,53 @@ class FileSystemDataStore implements FsDataStore {
       await syncDirectory(this.#uploadsDir);
     }
     return fileKey(options.id);
+  }
+
+  async putPart(
+    key: string,
+    part: PartPlace,
+    body: ByteSource,
+    options: AppendOptions = {},
+  ): Promise<PartWriteResult> {
+    const { path } = this.#inProgress(key);
+    const fd = orNotFound(() => openSync(path, constants.O_RDWR));
+    try {
+      // Direct I/O only from a block boundary: a part that starts mid-block shares that block with
+      // the part before it, and only buffered writes merge bytes within a block safely.
+      const direct: DirectTarget | undefined =
+        this.#slabs && part.start % BLOCK === 0 ? { path, pool: this.#slabs } : undefined;
+      const result = await writeBody(
+        fd,
+        part.start,
+        body,
+        {
+          ...options,
+          maxBytes: Math.min(options.maxBytes ?? part.size, part.size),
+          expectedBytes: part.size,
+        },
+        direct,
+      );
+      if (this.#fsync && result.bytesWritten > 0) await fdatasync(fd);
+      return result;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async completeParts(
+    key: string,
+    options: { id: string; size: number; parts: StoredPart[] },
+  ): Promise<string> {
+    return this.finalize(key, { id: options.id, size: options.size });
+  }
+
+  async duplicate(finishedKey: string, newId: string): Promise<string> {
+    assertId(newId);
+    const parsed = this.#finished(finishedKey);
+    if (parsed.kind === 'parts') return this.concatenate(newId, [finishedKey]);
+    await this.#linkOrCopy(parsed.path, join(this.#filesDir, newId));
+    if (this.#fsync) await syncDirectory(this.#filesDir);
+    return fileKey(newId);
   }
 
   async truncate(key: string, offset: number): Promise<void> {
