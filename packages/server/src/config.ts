@@ -13,6 +13,8 @@ export interface ServerConfig {
   dataDir: string;
   /** URL path of the tus endpoint; always ends with `/`. Default `/files/`. */
   basePath: string;
+  /** URL path of the parts API; always ends with `/`. Default `/uploads/`. */
+  partsPath: string;
   /** Largest upload accepted, in bytes (advertised as `Tus-Max-Size`). Default 5 TiB (S3's object limit). */
   maxSize: number;
   /** Unfinished uploads expire this many seconds after their last write. Default 86400 (24 h). 0 = never. */
@@ -58,6 +60,7 @@ export interface ServerConfig {
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   dataDir: './ferry-data',
   basePath: '/files/',
+  partsPath: '/uploads/',
   maxSize: 5 * 1024 ** 4,
   expirySeconds: 86_400,
   sweepIntervalSeconds: 60,
@@ -85,6 +88,7 @@ export const CONFIG_FIELDS: ReadonlyArray<{
 }> = [
   { key: 'dataDir', type: 'string', description: 'directory for upload bytes and the SQLite database' },
   { key: 'basePath', type: 'string', description: 'URL path of the tus endpoint' },
+  { key: 'partsPath', type: 'string', description: 'URL path of the parts API' },
   { key: 'maxSize', type: 'integer', description: 'largest upload accepted, in bytes (Tus-Max-Size)' },
   {
     key: 'expirySeconds',
@@ -189,6 +193,11 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
   }
   if (!config.basePath.startsWith('/')) config.basePath = `/${config.basePath}`;
   if (!config.basePath.endsWith('/')) config.basePath = `${config.basePath}/`;
+  if (!config.partsPath.startsWith('/')) config.partsPath = `/${config.partsPath}`;
+  if (!config.partsPath.endsWith('/')) config.partsPath = `${config.partsPath}/`;
+  if (config.partsPath.startsWith(config.basePath) || config.basePath.startsWith(config.partsPath)) {
+    throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
+  }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
   return Object.freeze(config);
 }

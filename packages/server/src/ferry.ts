@@ -18,7 +18,10 @@ import { createMemoryLocker } from './meta/memory-locker.ts';
 import type { MetaStore } from './meta/meta-store.ts';
 import { createSqliteMetaStore } from './meta/sqlite/sqlite-meta-store.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createPartsProtocol } from './protocols/parts/parts-protocol.ts';
 import { createTusProtocol } from './protocols/tus/tus-protocol.ts';
+import { PartsService } from './service/parts-service.ts';
+import { createUploadEvents } from './service/upload-events.ts';
 import { UploadService } from './service/upload-service.ts';
 import type { DataStore } from './stores/data-store.ts';
 import { createFsDataStore } from './stores/fs/fs-data-store.ts';
@@ -41,6 +44,8 @@ export interface Ferry {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly service: UploadService;
+  /** The parts API's service (create, putPart, complete, terminate). */
+  readonly parts: PartsService;
   /** node:http handler; with Express `next`, paths that are not Ferry's are passed on. */
   readonly handler: NodeHandler;
   /** Fetch-style handler for Next.js route handlers, Hono and the like. */
@@ -77,6 +82,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   const meta = metaStore ?? (await createSqliteMetaStore({ path: join(config.dataDir, 'ferry.db') }));
   const locks = locker ?? createMemoryLocker();
   const metrics = createMetrics(async () => (await meta.countByState()).uploading);
+  const events = createUploadEvents();
   const service = new UploadService({
     config,
     dataStore: data,
@@ -84,9 +90,24 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     locker: locks,
     logger,
     metrics,
+    events,
+    ...(now ? { now } : {}),
+  });
+  const partsService = new PartsService({
+    config,
+    dataStore: data,
+    capabilities: service.capabilities,
+    metaStore: meta,
+    locker: locks,
+    logger,
+    metrics,
+    events,
     ...(now ? { now } : {}),
   });
   const tus = createTusProtocol(service, logger);
+  /** Aborted at shutdown: event streams end so in-flight requests can drain. */
+  const stopping = new AbortController();
+  const parts = createPartsProtocol(partsService, events, config, stopping.signal);
   let ready = true;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -99,7 +120,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       if (inFlight === 0) drained?.();
     },
   };
-  const router = createRouter({ config, service, tus, metrics, logger, isReady: () => ready });
+  const router = createRouter({ config, service, tus, parts, metrics, logger, isReady: () => ready });
   const handler = createNodeHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
   const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
 
@@ -128,6 +149,8 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       server.closeIdleConnections();
     }
     service.shutdown();
+    partsService.shutdown();
+    stopping.abort();
     if (inFlight > 0) {
       await new Promise<void>((resolve) => {
         drained = resolve;
@@ -146,6 +169,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     logger,
     metrics,
     service,
+    parts: partsService,
     handler,
     fetch,
     sweep,

@@ -8,6 +8,8 @@ export * from './meta/locker.ts';
 export * from './meta/memory-locker.ts';
 export * from './meta/meta-store.ts';
 export * from './meta/sqlite/sqlite-meta-store.ts';
+export * from './service/parts-service.ts';
+export * from './service/upload-events.ts';
 export * from './service/upload-service.ts';
 export * from './stores/data-store.ts';
 export * from './stores/fs/fs-data-store.ts';

@@ -4,7 +4,7 @@
  * a download reads — tus-js-client fails without `Location` and `Upload-Offset` exposed.
  */
 
-export const ALLOWED_METHODS = 'POST, GET, HEAD, PATCH, DELETE, OPTIONS';
+export const ALLOWED_METHODS = 'POST, GET, HEAD, PATCH, PUT, DELETE, OPTIONS';
 
 export const ALLOWED_HEADERS = [
   'Authorization',

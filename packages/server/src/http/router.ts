@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { serveDownload } from '../protocols/files/download.ts';
+import type { PartsProtocol } from '../protocols/parts/parts-protocol.ts';
 import type { TusProtocol } from '../protocols/tus/tus-protocol.ts';
 import type { UploadService } from '../service/upload-service.ts';
 import { createCors } from './cors.ts';
@@ -17,6 +18,7 @@ export interface RouterOptions {
   config: Readonly<ServerConfig>;
   service: UploadService;
   tus: TusProtocol;
+  parts: PartsProtocol;
   metrics: Metrics;
   logger: Logger;
   /** False while starting or shutting down (`/readyz` answers 503). */
@@ -32,13 +34,52 @@ export interface Router {
 const NAMESPACE = '';
 
 export function createRouter(options: RouterOptions): Router {
-  const { config, service, tus, metrics, logger } = options;
+  const { config, service, tus, parts, metrics, logger } = options;
   const basePath = config.basePath;
   const bareBase = basePath.slice(0, -1);
+  const partsPath = config.partsPath;
+  const bareParts = partsPath.slice(0, -1);
+
+  /** `/uploads`, `/uploads/:id`, `/uploads/:id/parts/:n`, `/uploads/:id/complete`, `/uploads/:id/events`. */
+  async function routeParts(request: HttpRequest): Promise<HttpResponse> {
+    const { path, method } = request;
+    if (path === partsPath || path === bareParts) {
+      if (method === 'POST') return parts.create(request, NAMESPACE);
+      throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST' } });
+    }
+    const segments = path.slice(partsPath.length).split('/');
+    const id = segments[0] ?? '';
+    if (!isValidUploadId(id)) throw new UploadError('ERR_INVALID_ID');
+    const notAllowed = (allow: string) => new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow } });
+    if (segments.length === 1) {
+      if (method === 'GET' || method === 'HEAD') return parts.status(request, id, NAMESPACE);
+      if (method === 'DELETE') return parts.terminate(request, id, NAMESPACE);
+      throw notAllowed('GET, HEAD, DELETE');
+    }
+    if (segments.length === 3 && segments[1] === 'parts') {
+      if (method === 'PUT') return parts.putPart(request, id, segments[2] ?? '', NAMESPACE);
+      throw notAllowed('PUT');
+    }
+    if (segments.length === 2 && segments[1] === 'complete') {
+      if (method === 'POST') return parts.complete(request, id, NAMESPACE);
+      throw notAllowed('POST');
+    }
+    if (segments.length === 2 && segments[1] === 'events') {
+      if (method === 'GET') return parts.events(request, id, NAMESPACE);
+      throw notAllowed('GET');
+    }
+    if (segments.length === 2 && segments[1] === 'presign') {
+      throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
+        message: 'this storage takes parts through the server only; presigned URLs need S3 storage',
+      });
+    }
+    throw new UploadError('ERR_NOT_FOUND');
+  }
   const cors = createCors(config.corsOrigins);
 
   async function route(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
+    if (path.startsWith(partsPath) || path === bareParts) return routeParts(request);
     if (path === basePath || path === bareBase) {
       if (method === 'POST') return tus.create(request, NAMESPACE);
       if (method === 'OPTIONS') return tus.options();
@@ -87,6 +128,8 @@ export function createRouter(options: RouterOptions): Router {
       return (
         path.startsWith(basePath) ||
         path === bareBase ||
+        path.startsWith(options.config.partsPath) ||
+        path === options.config.partsPath.slice(0, -1) ||
         path === '/healthz' ||
         path === '/readyz' ||
         path === '/metrics'

@@ -18,6 +18,7 @@ import {
 } from '../stores/data-store.ts';
 import { createDigest, type IncrementalDigest } from './checksum.ts';
 import { TransferWatch } from './transfer-watch.ts';
+import type { UploadEvents } from './upload-events.ts';
 import { UploadHasher } from './upload-hasher.ts';
 
 export interface UploadServiceOptions {
@@ -27,6 +28,8 @@ export interface UploadServiceOptions {
   locker: Locker;
   logger: Logger;
   metrics: Metrics;
+  /** Where progress, completion and removal are announced (`GET /uploads/:id/events`). */
+  events?: UploadEvents;
   /** The clock, in epoch ms (tests move it). */
   now?: () => number;
 }
@@ -81,6 +84,7 @@ export class UploadService {
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #hasher: UploadHasher | undefined;
+  readonly #events: UploadEvents | undefined;
   /** Bodies being written now: stopped on shutdown, each storing what it received. */
   readonly #active = new Set<TransferWatch>();
   #shuttingDown = false;
@@ -94,6 +98,7 @@ export class UploadService {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
+    this.#events = options.events;
     this.#hasher = options.config.hashUploads ? new UploadHasher(this.capabilities.downloadable) : undefined;
   }
 
@@ -138,9 +143,9 @@ export class UploadService {
     });
   }
 
-  /** Reads a record without locking (downloads, listings). */
+  /** Reads a record of either API without locking (downloads, listings). */
   async get(id: string, namespace: string): Promise<UploadRecord> {
-    return this.#load(id, namespace);
+    return this.#load(id, namespace, { anyProtocol: true });
   }
 
   async append(id: string, input: AppendInput): Promise<UploadRecord> {
@@ -191,6 +196,7 @@ export class UploadService {
       await this.#meta.delete(id);
       this.#hasher?.forget(id);
       this.#metrics.uploadsTerminated.inc();
+      this.#events?.emit(id, { type: 'removed', id });
     });
   }
 
@@ -215,6 +221,7 @@ export class UploadService {
           await this.#meta.delete(record.id);
           this.#hasher?.forget(record.id);
           this.#metrics.uploadsExpired.inc();
+          this.#events?.emit(record.id, { type: 'removed', id: record.id });
           removed += 1;
           progressed = true;
           this.#logger.info({ uploadId: record.id }, 'expired upload removed');
@@ -309,6 +316,14 @@ export class UploadService {
         offset: start + written,
         expiresAt: this.#expiryFrom(this.#now()),
       });
+      if (this.#events?.hasListeners(record.id)) {
+        this.#events.emit(record.id, {
+          type: 'progress',
+          record: updated,
+          receivedBytes: updated.offset,
+          partsReceived: 0,
+        });
+      }
     }
     if (failure !== undefined) {
       throw failure instanceof UploadError
@@ -334,6 +349,7 @@ export class UploadService {
     const finished = await this.#meta.update(record.id, record.version, patch);
     this.#metrics.uploadsFinished.inc();
     this.#logger.info({ uploadId: record.id, size }, 'upload finished');
+    this.#events?.emit(record.id, { type: 'completed', record: finished });
     return finished;
   }
 
@@ -422,10 +438,12 @@ export class UploadService {
   async #load(
     id: string,
     namespace: string,
-    options: { allowExpired?: boolean } = {},
+    options: { allowExpired?: boolean; anyProtocol?: boolean } = {},
   ): Promise<UploadRecord> {
     const record = await this.#meta.get(id);
     if (record === undefined || record.namespace !== namespace) throw new UploadError('ERR_NOT_FOUND');
+    // A parts-API upload is continued with that API; tus requests about it are refused.
+    if (!options.anyProtocol && record.protocol !== 'tus') throw new UploadError('ERR_WRONG_PROTOCOL');
     if (!options.allowExpired && this.#isExpired(record, this.#now()))
       throw new UploadError('ERR_UPLOAD_EXPIRED');
     return record;

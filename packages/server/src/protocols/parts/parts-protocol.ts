@@ -1,0 +1,248 @@
+/**
+ * The parts API over HTTP (see docs/parts-api.md):
+ *
+ *   POST   /uploads                  create (or deduplicate)
+ *   GET    /uploads/:id              status: received parts, bytes, state
+ *   PUT    /uploads/:id/parts/:n     one part's bytes (Content-Length required, Content-Digest optional)
+ *   POST   /uploads/:id/complete     finish: every part present, declared SHA-256 verified
+ *   DELETE /uploads/:id              abort: the upload and its bytes are gone
+ *   GET    /uploads/:id/events       Server-Sent Events: progress, completed, failed
+ *
+ * JSON in, JSON out; every error is the common `{ "error": { code, message, details? } }` body.
+ */
+import {
+  type CompletedPartsUpload,
+  type CreatedPartsUpload,
+  type DeduplicatedUpload,
+  type FileInfo,
+  formatSha256Digest,
+  hexToBytes,
+  PART_LIMITS,
+  type PartInfo,
+  type PartsUploadStatus,
+  parseSha256Digest,
+  partCountOf,
+  toRanges,
+  UploadError,
+  type UploadEvent,
+} from '@ferry/protocol';
+import type { ServerConfig } from '../../config.ts';
+import type { HttpRequest, HttpResponse } from '../../http/types.ts';
+import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
+import type { PartsService } from '../../service/parts-service.ts';
+import type { UploadEventRecord, UploadEvents } from '../../service/upload-events.ts';
+import { openEventStream, removedError } from './event-stream.ts';
+import {
+  nonNegativeInteger,
+  onlyFields,
+  optionalMetadata,
+  optionalSha256,
+  optionalString,
+  readJsonObject,
+} from './json-body.ts';
+
+export interface PartsProtocol {
+  create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
+  status(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  putPart(request: HttpRequest, id: string, part: string, namespace: string): Promise<HttpResponse>;
+  complete(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  terminate(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  events(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+}
+
+const PART_NUMBER = /^[1-9][0-9]{0,4}$/;
+/** `name` and `type` are stored as tus-style metadata, so downloads name and type the file alike. */
+const NAME_KEY = 'filename';
+const TYPE_KEY = 'filetype';
+
+export function createPartsProtocol(
+  service: PartsService,
+  events: UploadEvents,
+  config: Readonly<ServerConfig>,
+  closing?: AbortSignal,
+): PartsProtocol {
+  const uploadUrl = (request: HttpRequest, id: string) => `${request.origin}${config.partsPath}${id}`;
+  const fileUrl = (request: HttpRequest, id: string) => `${request.origin}${config.basePath}${id}`;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+  function fileInfo(request: HttpRequest, record: UploadRecord): FileInfo {
+    return {
+      id: record.id,
+      url: fileUrl(request, record.id),
+      size: record.size ?? record.offset,
+      name: record.metadata[NAME_KEY] ?? null,
+      type: record.metadata[TYPE_KEY] ?? null,
+      sha256: record.sha256,
+      metadata: record.metadata,
+      finishedAt: iso(record.finishedAt) ?? iso(record.updatedAt) ?? '',
+    };
+  }
+
+  function partInfo(part: PartRecord): PartInfo {
+    return { n: part.n, size: part.size, digest: formatSha256Digest(hexToBytes(part.sha256)) };
+  }
+
+  function statusBody(request: HttpRequest, record: UploadRecord, parts: PartRecord[]): PartsUploadStatus {
+    const size = record.size ?? 0;
+    const partSize = record.partSize ?? size;
+    const partCount = partCountOf(size, partSize);
+    const finished = record.state === 'finished';
+    const received = finished ? [[1, partCount] as [number, number]] : toRanges(parts.map((part) => part.n));
+    const body: PartsUploadStatus = {
+      id: record.id,
+      size,
+      partSize,
+      partCount,
+      received,
+      receivedBytes: finished ? size : parts.reduce((sum, part) => sum + part.size, 0),
+      state: record.state,
+      expiresAt: iso(record.expiresAt),
+      parts: parts.map(partInfo),
+    };
+    if (finished) body.file = fileInfo(request, record);
+    return body;
+  }
+
+  function toWire(request: HttpRequest, event: UploadEventRecord): UploadEvent {
+    switch (event.type) {
+      case 'progress':
+        return {
+          type: 'progress',
+          id: event.record.id,
+          receivedBytes: event.receivedBytes,
+          size: event.record.size ?? event.receivedBytes,
+          partsReceived: event.partsReceived,
+        };
+      case 'completed':
+        return { type: 'completed', id: event.record.id, file: fileInfo(request, event.record) };
+      case 'failed':
+        return {
+          type: 'failed',
+          id: event.record.id,
+          error: { code: event.error.code, message: event.error.message },
+        };
+      case 'removed': {
+        const error = removedError();
+        return { type: 'failed', id: event.id, error: { code: error.code, message: error.message } };
+      }
+    }
+  }
+
+  return {
+    async create(request, namespace) {
+      const body = await readJsonObject(request);
+      onlyFields(body, ['size', 'name', 'type', 'metadata', 'partSize', 'sha256']);
+      const size = nonNegativeInteger(body, 'size', true) as number;
+      const partSize = nonNegativeInteger(body, 'partSize', false);
+      const metadata = optionalMetadata(body, 'metadata', config.maxMetadataBytes);
+      const name = optionalString(body, 'name', 1024);
+      const type = optionalString(body, 'type', 255);
+      if (name !== undefined) metadata[NAME_KEY] = name;
+      if (type !== undefined) metadata[TYPE_KEY] = type;
+      const sha256 = optionalSha256(body, 'sha256');
+      const { record, deduplicated } = await service.create({
+        namespace,
+        size,
+        metadata,
+        ...(partSize === undefined ? {} : { partSize }),
+        ...(sha256 === undefined ? {} : { sha256 }),
+      });
+      if (deduplicated) {
+        const reply: DeduplicatedUpload = {
+          id: record.id,
+          deduplicated: true,
+          file: fileInfo(request, record),
+        };
+        return json(200, reply);
+      }
+      const reply: CreatedPartsUpload = {
+        id: record.id,
+        url: uploadUrl(request, record.id),
+        partSize: record.partSize ?? size,
+        partCount: partCountOf(size, record.partSize ?? size),
+        expiresAt: iso(record.expiresAt),
+      };
+      return json(201, reply, { location: reply.url });
+    },
+
+    async status(request, id, namespace) {
+      const { record, parts } = await service.status(id, namespace);
+      return json(200, statusBody(request, record, parts));
+    },
+
+    async putPart(request, id, part, namespace) {
+      if (!PART_NUMBER.test(part) || Number(part) > PART_LIMITS.maxParts) {
+        throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n: part.slice(0, 16) } });
+      }
+      const lengthHeader = request.header('content-length');
+      if (lengthHeader === undefined || request.header('transfer-encoding') !== undefined) {
+        throw new UploadError('ERR_CONTENT_LENGTH_REQUIRED');
+      }
+      if (!/^[0-9]{1,16}$/.test(lengthHeader)) throw new UploadError('ERR_CONTENT_LENGTH_REQUIRED');
+      let digest: Uint8Array | undefined;
+      const digestHeader = request.header('content-digest');
+      if (digestHeader !== undefined) {
+        try {
+          digest = parseSha256Digest(digestHeader);
+        } catch (error) {
+          throw new UploadError('ERR_INVALID_DIGEST', { cause: error });
+        }
+      }
+      const stored = await service.putPart(id, {
+        namespace,
+        n: Number(part),
+        body: request.body,
+        contentLength: Number(lengthHeader),
+        ...(digest === undefined ? {} : { digest }),
+        signal: request.signal,
+      });
+      return json(200, partInfo(stored));
+    },
+
+    async complete(request, id, namespace) {
+      const body = await readJsonObject(request);
+      onlyFields(body, ['sha256']);
+      const sha256 = optionalSha256(body, 'sha256');
+      const record = await service.complete(id, {
+        namespace,
+        signal: request.signal,
+        ...(sha256 === undefined ? {} : { sha256 }),
+      });
+      const reply: CompletedPartsUpload = { file: fileInfo(request, record) };
+      return json(200, reply);
+    },
+
+    async terminate(request, id, namespace) {
+      await service.terminate(id, namespace, request.signal);
+      return { status: 204, headers: {}, body: null };
+    },
+
+    async events(request, id, namespace) {
+      await service.load(id, namespace);
+      return openEventStream({
+        id,
+        events,
+        signal: closing === undefined ? request.signal : AbortSignal.any([request.signal, closing]),
+        toWire: (event) => toWire(request, event),
+        initial: async () => {
+          const record = await service.load(id, namespace).catch((error: unknown) => {
+            if (error instanceof UploadError && error.code === 'ERR_NOT_FOUND') return undefined;
+            throw error;
+          });
+          if (record === undefined) return { type: 'removed', id };
+          if (record.state === 'finished') return { type: 'completed', record };
+          const progress = await service.progressOf(id);
+          return { type: 'progress', record, ...progress };
+        },
+      });
+    },
+  };
+}
+
+function json(status: number, value: unknown, extra: Record<string, string> = {}): HttpResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra },
+    body: JSON.stringify(value),
+  };
+}

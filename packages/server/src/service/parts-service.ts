@@ -1,0 +1,428 @@
+/**
+ * The parts API's core: an upload is cut into numbered parts that arrive in any order and in
+ * parallel, each written in place by the PartStore and recorded (MetaStore) only after its bytes
+ * are stored; `complete` checks every part is there, verifies the declared SHA-256 and only then
+ * makes the file visible. Knows no HTTP, like UploadService.
+ *
+ * Locking: a part takes the lock `<id>/parts/<n>`, so parts of one upload are written in parallel
+ * but one part never by two requests at once (a re-sent part asks a stalled writer to let go).
+ * `complete` and `terminate` take the upload's lock `<id>`; `complete` also takes every part's
+ * lock, so no part is being written while the file is checked and moved.
+ */
+import { createHash } from 'node:crypto';
+import {
+  defaultPartSize,
+  partCountOf,
+  partRange,
+  partSizeProblem,
+  sha256DigestToHex,
+  UploadError,
+} from '@ferry/protocol';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config.ts';
+import type { Lock, Locker } from '../meta/locker.ts';
+import type { MetaStore, PartRecord, UploadRecord } from '../meta/meta-store.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { ByteSource, DataStore, DataStoreCapabilities, PartStore } from '../stores/data-store.ts';
+import { TransferWatch } from './transfer-watch.ts';
+import type { UploadEvents } from './upload-events.ts';
+import { newUploadId } from './upload-service.ts';
+
+export interface PartsServiceOptions {
+  config: Readonly<ServerConfig>;
+  dataStore: DataStore;
+  capabilities: DataStoreCapabilities;
+  metaStore: MetaStore;
+  locker: Locker;
+  logger: Logger;
+  metrics: Metrics;
+  events: UploadEvents;
+  now?: () => number;
+}
+
+export interface CreatePartsInput {
+  namespace: string;
+  size: number;
+  metadata: Record<string, string>;
+  partSize?: number;
+  /** Lower-case hex SHA-256 of the whole file. */
+  sha256?: string;
+}
+
+export interface CreatePartsResult {
+  record: UploadRecord;
+  /** True when an identical verified file existed: the record is already finished. */
+  deduplicated: boolean;
+}
+
+export interface PutPartInput {
+  namespace: string;
+  n: number;
+  body: ByteSource;
+  /** The request's `Content-Length`: must equal the part's size. */
+  contentLength: number;
+  /** The SHA-256 the client declared for the part (`Content-Digest`), if any. */
+  digest?: Uint8Array;
+  signal?: AbortSignal;
+}
+
+export interface PartsStatus {
+  record: UploadRecord;
+  parts: PartRecord[];
+}
+
+export class PartsService {
+  readonly #config: Readonly<ServerConfig>;
+  readonly #store: (DataStore & PartStore) | undefined;
+  readonly #caps: DataStoreCapabilities;
+  readonly #meta: MetaStore;
+  readonly #locker: Locker;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #events: UploadEvents;
+  readonly #now: () => number;
+  readonly #active = new Set<TransferWatch>();
+  #shuttingDown = false;
+
+  constructor(options: PartsServiceOptions) {
+    this.#config = options.config;
+    this.#caps = options.capabilities;
+    this.#store = options.capabilities.partStore;
+    this.#meta = options.metaStore;
+    this.#locker = options.locker;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#events = options.events;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** False when the storage cannot store parts (the routes then answer 405). */
+  get available(): boolean {
+    return this.#store !== undefined;
+  }
+
+  async create(input: CreatePartsInput): Promise<CreatePartsResult> {
+    const store = this.#partStore();
+    if (input.size > this.#config.maxSize) {
+      throw new UploadError('ERR_UPLOAD_TOO_LARGE', { details: { maxSize: this.#config.maxSize } });
+    }
+    const partSize = input.partSize ?? defaultPartSize(input.size);
+    const problem = partSizeProblem(input.size, partSize);
+    if (problem !== undefined) {
+      throw new UploadError('ERR_INVALID_PART_SIZE', { message: problem, details: { partSize } });
+    }
+    if (input.sha256 !== undefined) {
+      const existing = await this.#dedup(input, partSize);
+      if (existing !== undefined) return { record: existing, deduplicated: true };
+    }
+    const id = newUploadId();
+    const now = this.#now();
+    const storageKey = await store.create({ id, size: input.size });
+    const record = await this.#meta.create({
+      id,
+      namespace: input.namespace,
+      protocol: 'parts',
+      size: input.size,
+      offset: 0,
+      metadata: input.metadata,
+      concat: null,
+      state: 'uploading',
+      storageKey,
+      sha256: null,
+      createdAt: now,
+      expiresAt: this.#expiryFrom(now),
+      finishedAt: null,
+      partSize,
+      expectedSha256: input.sha256 ?? null,
+    });
+    this.#metrics.uploadsCreated.inc();
+    return { record, deduplicated: false };
+  }
+
+  async status(id: string, namespace: string): Promise<PartsStatus> {
+    const record = await this.#load(id, namespace);
+    const parts = record.state === 'uploading' ? await this.#meta.listParts(id) : [];
+    return { record, parts };
+  }
+
+  async putPart(id: string, input: PutPartInput): Promise<PartRecord> {
+    const store = this.#partStore();
+    const watch = new TransferWatch({
+      stallMs: this.#config.stallMs,
+      bodyTimeoutMs: this.#config.bodyTimeoutMs,
+      request: input.signal,
+    });
+    if (this.#shuttingDown) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
+    this.#active.add(watch);
+    try {
+      const lock = await this.#lock(`${id}/parts/${input.n}`, input.signal, () => watch.requestRelease());
+      try {
+        const record = await this.#load(id, input.namespace);
+        if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
+        const size = record.size ?? 0;
+        const partSize = record.partSize ?? size;
+        const partCount = partCountOf(size, partSize);
+        if (input.n > partCount) {
+          throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n: input.n, partCount } });
+        }
+        const { start, end } = partRange(input.n, size, partSize);
+        if (input.contentLength !== end - start) {
+          throw new UploadError('ERR_PART_SIZE_MISMATCH', {
+            details: { n: input.n, expected: end - start, received: input.contentLength },
+          });
+        }
+        // Forget a stored copy before its bytes are overwritten: the record never claims bytes
+        // that are being replaced (if this write fails, the part is simply missing).
+        await this.#meta.deletePart(id, input.n);
+        const hash = createHash('sha256');
+        const result = await store.putPart(
+          record.storageKey,
+          { n: input.n, start, size: end - start },
+          input.body,
+          {
+            signal: watch.signal,
+            maxBytes: end - start,
+            expectedBytes: end - start,
+            onChunk: (chunk) => {
+              watch.touch();
+              hash.update(chunk);
+            },
+          },
+        );
+        if (result.bytesWritten > 0) this.#metrics.bytesReceived.inc(result.bytesWritten);
+        if (result.interruption !== undefined) {
+          throw result.interruption instanceof UploadError
+            ? result.interruption
+            : new UploadError('ERR_PART_INCOMPLETE', { cause: result.interruption });
+        }
+        if (result.bytesWritten !== end - start) {
+          throw new UploadError('ERR_PART_INCOMPLETE', {
+            details: { n: input.n, expected: end - start, received: result.bytesWritten },
+          });
+        }
+        const digest = hash.digest();
+        if (input.digest !== undefined && !digest.equals(input.digest)) {
+          throw new UploadError('ERR_DIGEST_MISMATCH', {
+            details: { n: input.n, actual: `sha-256=:${digest.toString('base64')}:` },
+          });
+        }
+        const part: PartRecord = {
+          n: input.n,
+          size: end - start,
+          sha256: sha256DigestToHex(digest),
+          etag: result.etag ?? null,
+          storedAt: this.#now(),
+        };
+        if (!(await this.#meta.putPart(id, part, this.#expiryFrom(this.#now())))) {
+          // Completed or deleted while this part was written: its bytes are not part of anything.
+          const now = await this.#meta.get(id);
+          throw new UploadError(now?.state === 'finished' ? 'ERR_UPLOAD_FINISHED' : 'ERR_NOT_FOUND');
+        }
+        if (this.#events.hasListeners(id)) await this.#emitProgress(id);
+        return part;
+      } finally {
+        await lock.release();
+      }
+    } finally {
+      watch.dispose();
+      this.#active.delete(watch);
+    }
+  }
+
+  /**
+   * Finishes the upload once every part is stored and the declared SHA-256 (here or at creation)
+   * matches. Idempotent: completing a finished upload returns it.
+   */
+  async complete(
+    id: string,
+    input: { namespace: string; sha256?: string; signal?: AbortSignal },
+  ): Promise<UploadRecord> {
+    const store = this.#partStore();
+    const uploadLock = await this.#lock(id, input.signal);
+    const partLocks: Lock[] = [];
+    try {
+      let record = await this.#load(id, input.namespace);
+      if (record.state === 'finished') {
+        if (input.sha256 !== undefined && record.sha256 !== null && record.sha256 !== input.sha256) {
+          throw new UploadError('ERR_SHA256_MISMATCH', { details: { actual: record.sha256 } });
+        }
+        return record;
+      }
+      const size = record.size ?? 0;
+      const partSize = record.partSize ?? size;
+      const partCount = partCountOf(size, partSize);
+      for (let n = 1; n <= partCount; n++) partLocks.push(await this.#lock(`${id}/parts/${n}`, input.signal));
+      const parts = await this.#meta.listParts(id);
+      const present = new Map(parts.map((part) => [part.n, part]));
+      const missing: number[] = [];
+      for (let n = 1; n <= partCount; n++) {
+        const { start, end } = partRange(n, size, partSize);
+        // An empty file's one part is empty: there is nothing to send, so it is never missing.
+        if (size === 0) continue;
+        if (present.get(n)?.size !== end - start) missing.push(n);
+      }
+      if (missing.length > 0) {
+        throw new UploadError('ERR_PARTS_MISSING', {
+          message: `the upload cannot complete: ${missing.length} of ${partCount} parts are missing`,
+          details: { missing },
+        });
+      }
+      const declared = [input.sha256, record.expectedSha256].filter((value) => value != null);
+      let sha256: string | null = null;
+      if (declared.length > 0 || this.#config.hashUploads) {
+        sha256 = await this.#hashStored(record, size, input.signal);
+        const wrong = declared.find((value) => value !== sha256);
+        if (wrong !== undefined && sha256 !== null) {
+          const error = new UploadError('ERR_SHA256_MISMATCH', {
+            details: { expected: wrong, actual: sha256 },
+          });
+          this.#events.emit(id, { type: 'failed', record, error });
+          throw error;
+        }
+      }
+      const stored = parts
+        .filter((part) => part.n <= partCount)
+        .map((part) => ({ n: part.n, size: part.size, etag: part.etag }));
+      const finishedKey = await store.completeParts(record.storageKey, { id, size, parts: stored });
+      record = await this.#meta.update(id, record.version, {
+        state: 'finished',
+        storageKey: finishedKey,
+        offset: size,
+        sha256,
+        finishedAt: this.#now(),
+        expiresAt: null,
+      });
+      this.#metrics.uploadsFinished.inc();
+      this.#logger.info({ uploadId: id, size, parts: partCount }, 'upload finished');
+      this.#events.emit(id, { type: 'completed', record });
+      return record;
+    } finally {
+      for (const lock of partLocks.reverse()) await lock.release();
+      await uploadLock.release();
+    }
+  }
+
+  async terminate(id: string, namespace: string, signal?: AbortSignal): Promise<void> {
+    const lock = await this.#lock(id, signal);
+    try {
+      const record = await this.#load(id, namespace, { allowExpired: true });
+      const remover = this.#caps.terminatable;
+      if (!remover)
+        throw new UploadError('ERR_METHOD_NOT_ALLOWED', { message: 'this storage cannot delete uploads' });
+      await remover.remove(record.storageKey);
+      await this.#meta.delete(id);
+      this.#metrics.uploadsTerminated.inc();
+      this.#events.emit(id, { type: 'removed', id });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Reads a record of this API without locking; refuses tus uploads and expired ones. */
+  async load(id: string, namespace: string): Promise<UploadRecord> {
+    return this.#load(id, namespace);
+  }
+
+  /** Progress for an event stream: bytes and parts stored so far. */
+  async progressOf(id: string): Promise<{ receivedBytes: number; partsReceived: number }> {
+    const parts = await this.#meta.listParts(id);
+    return { receivedBytes: parts.reduce((sum, part) => sum + part.size, 0), partsReceived: parts.length };
+  }
+
+  /** Stops every part body being read; a stopped part is not recorded (the client re-sends it). */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    for (const watch of this.#active) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
+  }
+
+  async #dedup(input: CreatePartsInput, partSize: number): Promise<UploadRecord | undefined> {
+    const duplicable = this.#caps.duplicable;
+    if (!duplicable || input.sha256 === undefined) return undefined;
+    const original = await this.#meta.findFinished(input.namespace, input.sha256, input.size);
+    if (original === undefined) return undefined;
+    const id = newUploadId();
+    let storageKey: string;
+    try {
+      storageKey = await duplicable.duplicate(original.storageKey, id);
+    } catch (error) {
+      // The app may have taken the original file away: upload the bytes instead.
+      if (error instanceof UploadError && error.code === 'ERR_NOT_FOUND') return undefined;
+      throw error;
+    }
+    const now = this.#now();
+    const record = await this.#meta.create({
+      id,
+      namespace: input.namespace,
+      protocol: 'parts',
+      size: input.size,
+      offset: input.size,
+      metadata: input.metadata,
+      concat: null,
+      state: 'finished',
+      storageKey,
+      // The original's digest was verified by this server; the bytes are the same inode.
+      sha256: original.sha256,
+      createdAt: now,
+      expiresAt: null,
+      finishedAt: now,
+      partSize,
+      expectedSha256: input.sha256,
+    });
+    this.#metrics.uploadsCreated.inc();
+    this.#metrics.uploadsFinished.inc();
+    this.#logger.info({ uploadId: id, original: original.id, size: input.size }, 'upload deduplicated');
+    return record;
+  }
+
+  async #hashStored(record: UploadRecord, size: number, signal?: AbortSignal): Promise<string | null> {
+    const hash = createHash('sha256');
+    if (size === 0) return hash.digest('hex');
+    const reader = this.#caps.downloadable;
+    if (!reader) return null;
+    for await (const chunk of reader.read(record.storageKey, { start: 0, end: size - 1 }, signal)) {
+      hash.update(chunk as Uint8Array);
+    }
+    return hash.digest('hex');
+  }
+
+  async #emitProgress(id: string): Promise<void> {
+    const record = await this.#meta.get(id);
+    if (record === undefined) return;
+    const { receivedBytes, partsReceived } = await this.progressOf(id);
+    this.#events.emit(id, { type: 'progress', record, receivedBytes, partsReceived });
+  }
+
+  async #load(
+    id: string,
+    namespace: string,
+    options: { allowExpired?: boolean } = {},
+  ): Promise<UploadRecord> {
+    const record = await this.#meta.get(id);
+    if (record === undefined || record.namespace !== namespace) throw new UploadError('ERR_NOT_FOUND');
+    if (record.protocol !== 'parts') throw new UploadError('ERR_WRONG_PROTOCOL');
+    const expired =
+      record.state === 'uploading' && record.expiresAt !== null && record.expiresAt <= this.#now();
+    if (expired && !options.allowExpired) throw new UploadError('ERR_UPLOAD_EXPIRED');
+    return record;
+  }
+
+  #partStore(): DataStore & PartStore {
+    if (!this.#store) {
+      throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
+        message: 'this storage does not support the parts API',
+      });
+    }
+    return this.#store;
+  }
+
+  async #lock(key: string, signal?: AbortSignal, onReleaseRequested?: () => void): Promise<Lock> {
+    const options: Parameters<Locker['acquire']>[1] = { timeoutMs: this.#config.lockWaitMs };
+    if (signal) options.signal = signal;
+    if (onReleaseRequested) options.onReleaseRequested = onReleaseRequested;
+    return this.#locker.acquire(key, options);
+  }
+
+  #expiryFrom(now: number): number | null {
+    return this.#config.expirySeconds > 0 ? now + this.#config.expirySeconds * 1000 : null;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * The parts API over real loopback HTTP: creation, parts in any order and in parallel, idempotent
+ * and replaced parts, digests, completion with missing parts, whole-file verification, dedup,
+ * abort, events, and bad input (each a 4xx with its error code while the server keeps serving).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { PART_LIMITS } from '@ferry/protocol';
+import { type Reply, send, startServer, type TestServer } from './tus-helpers.ts';
+
+const MiB = 1024 * 1024;
+const PART = PART_LIMITS.minPartSize;
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const digestOf = (bytes: Uint8Array) => `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`;
+
+interface Created {
+  id: string;
+  url: string;
+  partSize: number;
+  partCount: number;
+  expiresAt: string | null;
+}
+
+describe('parts API', () => {
+  let server: TestServer;
+  let uploads: string;
+
+  before(async () => {
+    server = await startServer();
+    uploads = `${server.url}/uploads`;
+  });
+  after(async () => server.stop());
+
+  const postJson = (url: string, value: unknown, headers: Record<string, string> = {}) =>
+    send(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(value),
+    });
+
+  async function create(value: Record<string, unknown>): Promise<Created> {
+    const reply = await postJson(uploads, value);
+    assert.equal(reply.status, 201, reply.body.toString());
+    return reply.json as Created;
+  }
+
+  const putPart = (url: string, n: number | string, bytes: Buffer, headers: Record<string, string> = {}) =>
+    send(`${url}/parts/${n}`, {
+      method: 'PUT',
+      headers: { 'content-length': bytes.length, ...headers },
+      body: bytes,
+    });
+
+  const partOf = (file: Buffer, n: number, partSize = PART) =>
+    file.subarray((n - 1) * partSize, n * partSize);
+
+  async function download(url: string): Promise<Reply> {
+    return send(url);
+  }
+
+  it('creates an upload with the server-chosen part size and its URLs', async () => {
+    const reply = await postJson(uploads, { size: 20 * MiB, name: 'movie.mp4', type: 'video/mp4' });
+    assert.equal(reply.status, 201);
+    const body = reply.json as Created;
+    assert.equal(body.partSize, 8 * MiB);
+    assert.equal(body.partCount, 3);
+    assert.equal(body.url, `${uploads}/${body.id}`);
+    assert.equal(reply.headers.location, body.url);
+    assert.ok(body.expiresAt !== null && Date.parse(body.expiresAt) > Date.now());
+  });
+
+  it('takes parts in any order and in parallel; completes into a file equal to the source', async () => {
+    const file = randomBytes(2 * PART + 12345);
+    const upload = await create({ size: file.length, partSize: PART, name: 'data.bin' });
+    assert.equal(upload.partCount, 3);
+    const replies = await Promise.all(
+      [3, 1, 2].map((n) =>
+        putPart(upload.url, n, partOf(file, n), { 'content-digest': digestOf(partOf(file, n)) }),
+      ),
+    );
+    for (const [i, n] of [3, 1, 2].entries()) {
+      assert.equal(replies[i]?.status, 200, replies[i]?.body.toString());
+      assert.deepEqual(replies[i]?.json, {
+        n,
+        size: partOf(file, n).length,
+        digest: digestOf(partOf(file, n)),
+      });
+    }
+    const status = await send(upload.url);
+    assert.equal(status.status, 200);
+    const state = status.json as {
+      received: number[][];
+      receivedBytes: number;
+      state: string;
+      parts: unknown[];
+    };
+    assert.deepEqual(state.received, [[1, 3]]);
+    assert.equal(state.receivedBytes, file.length);
+    assert.equal(state.state, 'uploading');
+    assert.equal(state.parts.length, 3);
+
+    const done = await postJson(`${upload.url}/complete`, { sha256: sha256(file) });
+    assert.equal(done.status, 200, done.body.toString());
+    const info = (done.json as { file: { url: string; size: number; sha256: string; name: string } }).file;
+    assert.equal(info.size, file.length);
+    assert.equal(info.sha256, sha256(file));
+    assert.equal(info.name, 'data.bin');
+    const got = await download(info.url);
+    assert.equal(got.status, 200);
+    assert.equal(sha256(got.body), sha256(file));
+    assert.match(String(got.headers['content-disposition']), /data\.bin/);
+
+    // Completing again answers the same file; a part after completion is refused.
+    const again = await postJson(`${upload.url}/complete`, {});
+    assert.equal(again.status, 200);
+    const late = await putPart(upload.url, 1, partOf(file, 1));
+    assert.equal(late.status, 409);
+    assert.equal(late.code, 'ERR_UPLOAD_FINISHED');
+  });
+
+  it('accepts a part sent twice, and a re-sent part replaces the earlier bytes', async () => {
+    const file = randomBytes(PART + 10);
+    const upload = await create({ size: file.length, partSize: PART });
+    const wrong = randomBytes(PART);
+    assert.equal((await putPart(upload.url, 1, wrong)).status, 200);
+    const twice = await Promise.all([
+      putPart(upload.url, 1, partOf(file, 1)),
+      putPart(upload.url, 1, partOf(file, 1)),
+    ]);
+    for (const reply of twice) assert.ok(reply.status === 200 || reply.status === 423, String(reply.status));
+    if (twice.some((reply) => reply.status !== 200))
+      assert.equal((await putPart(upload.url, 1, partOf(file, 1))).status, 200);
+    assert.equal((await putPart(upload.url, 2, partOf(file, 2))).status, 200);
+    const done = await postJson(`${upload.url}/complete`, { sha256: sha256(file) });
+    assert.equal(done.status, 200, done.body.toString());
+  });
+
+  it('refuses a part whose Content-Digest does not match, and does not store it', async () => {
+    const file = randomBytes(PART + 10);
+    const upload = await create({ size: file.length, partSize: PART });
+    assert.equal((await putPart(upload.url, 2, partOf(file, 2))).status, 200);
+    const reply = await putPart(upload.url, 2, partOf(file, 2), {
+      'content-digest': digestOf(randomBytes(10)),
+    });
+    assert.equal(reply.status, 400);
+    assert.equal(reply.code, 'ERR_DIGEST_MISMATCH');
+    // The copy stored before under that number is dropped too: its bytes were overwritten.
+    const state = (await send(upload.url)).json as { received: number[][] };
+    assert.deepEqual(state.received, []);
+  });
+
+  it('refuses to complete while parts are missing, listing them', async () => {
+    const file = randomBytes(3 * PART + 1);
+    const upload = await create({ size: file.length, partSize: PART });
+    assert.equal(upload.partCount, 4);
+    assert.equal((await putPart(upload.url, 2, partOf(file, 2))).status, 200);
+    const reply = await postJson(`${upload.url}/complete`, {});
+    assert.equal(reply.status, 409);
+    assert.equal(reply.code, 'ERR_PARTS_MISSING');
+    assert.deepEqual(
+      (reply.json as { error: { details: { missing: number[] } } }).error.details.missing,
+      [1, 3, 4],
+    );
+    const fileUrl = `${server.endpoint}${upload.id}`;
+    assert.equal((await send(fileUrl)).status, 404, 'a partial file is never visible');
+  });
+
+  it('refuses a wrong declared SHA-256: the file stays invisible and the upload open', async () => {
+    const file = randomBytes(PART + 99);
+    const upload = await create({ size: file.length, partSize: PART });
+    await putPart(upload.url, 1, partOf(file, 1));
+    await putPart(upload.url, 2, partOf(file, 2));
+    const reply = await postJson(`${upload.url}/complete`, { sha256: sha256(randomBytes(8)) });
+    assert.equal(reply.status, 422);
+    assert.equal(reply.code, 'ERR_SHA256_MISMATCH');
+    assert.equal(
+      (reply.json as { error: { details: { actual: string } } }).error.details.actual,
+      sha256(file),
+    );
+    assert.equal((await send(`${server.endpoint}${upload.id}`)).status, 404);
+    assert.equal(((await send(upload.url)).json as { state: string }).state, 'uploading');
+    const right = await postJson(`${upload.url}/complete`, { sha256: sha256(file) });
+    assert.equal(right.status, 200);
+  });
+
+  it('refuses completion when the digest declared at creation does not match', async () => {
+    const file = randomBytes(1000);
+    const upload = await create({ size: file.length, sha256: sha256(randomBytes(3)) });
+    assert.equal((await putPart(upload.url, 1, file)).status, 200);
+    const reply = await postJson(`${upload.url}/complete`, {});
+    assert.equal(reply.status, 422);
+    assert.equal(reply.code, 'ERR_SHA256_MISMATCH');
+  });
+
+  describe('dedup', () => {
+    it('completes at once, without a byte sent, when the same verified file exists', async () => {
+      const file = randomBytes(300_000);
+      const first = await create({ size: file.length, sha256: sha256(file), name: 'a.bin' });
+      assert.equal((await putPart(first.url, 1, file)).status, 200);
+      assert.equal((await postJson(`${first.url}/complete`, {})).status, 200);
+
+      const reply = await postJson(uploads, { size: file.length, sha256: sha256(file), name: 'b.bin' });
+      assert.equal(reply.status, 200, reply.body.toString());
+      const body = reply.json as {
+        id: string;
+        deduplicated: boolean;
+        file: { url: string; name: string; sha256: string };
+      };
+      assert.equal(body.deduplicated, true);
+      assert.notEqual(body.id, first.id);
+      assert.equal(body.file.name, 'b.bin');
+      assert.equal(body.file.sha256, sha256(file));
+      const got = await download(body.file.url);
+      assert.equal(sha256(got.body), sha256(file));
+      // The copy shares bytes but not fate: deleting the first keeps the second.
+      await send(`${server.endpoint}${first.id}`, {
+        method: 'DELETE',
+        headers: { 'tus-resumable': '1.0.0' },
+      });
+      assert.equal(sha256((await download(body.file.url)).body), sha256(file));
+    });
+
+    it('records no digest that the server did not verify (no poisoning)', async () => {
+      const real = randomBytes(5000);
+      const claimed = sha256(randomBytes(5000));
+      const liar = await create({ size: real.length, sha256: claimed });
+      await putPart(liar.url, 1, real);
+      assert.equal((await postJson(`${liar.url}/complete`, {})).status, 422);
+      const victim = await postJson(uploads, { size: real.length, sha256: claimed });
+      assert.equal(victim.status, 201, 'not deduplicated against unverified bytes');
+    });
+
+    it('does not match a different size', async () => {
+      const file = randomBytes(4000);
+      const first = await create({ size: file.length, sha256: sha256(file) });
+      await putPart(first.url, 1, file);
+      await postJson(`${first.url}/complete`, {});
+      const other = await postJson(uploads, { size: file.length + 1, sha256: sha256(file) });
+      assert.equal(other.status, 201);
+    });
+  });
+
+  it('aborts an upload: 204, then it and its bytes are gone', async () => {
+    const file = randomBytes(PART + 1);
+    const upload = await create({ size: file.length, partSize: PART });
+    await putPart(upload.url, 1, partOf(file, 1));
+    const reply = await send(upload.url, { method: 'DELETE' });
+    assert.equal(reply.status, 204);
+    assert.equal((await send(upload.url)).status, 404);
+    assert.equal(existsSync(join(server.dataDir, 'uploads', upload.id)), false);
+    assert.equal((await putPart(upload.url, 2, partOf(file, 2))).status, 404);
+  });
+
+  it('completes an empty file without any part', async () => {
+    const upload = await create({ size: 0 });
+    assert.equal(upload.partCount, 1);
+    const done = await postJson(`${upload.url}/complete`, { sha256: sha256(Buffer.alloc(0)) });
+    assert.equal(done.status, 200, done.body.toString());
+    const got = await download((done.json as { file: { url: string } }).file.url);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.length, 0);
+  });
+
+  it('streams progress and completion as Server-Sent Events', async () => {
+    const file = randomBytes(PART + 500);
+    const upload = await create({ size: file.length, partSize: PART });
+    const events: { event: string; data: { type: string; receivedBytes?: number } }[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${upload.url}/events`, { agent: false }, (res) => {
+        assert.equal(res.statusCode, 200);
+        assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => {
+          buffer += text;
+          let end = buffer.indexOf('\n\n');
+          while (end !== -1) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (event !== undefined && data !== undefined) events.push({ event, data: JSON.parse(data) });
+            end = buffer.indexOf('\n\n');
+          }
+        });
+        res.on('end', resolve);
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    while (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await putPart(upload.url, 2, partOf(file, 2));
+    await putPart(upload.url, 1, partOf(file, 1));
+    await postJson(`${upload.url}/complete`, {});
+    await ended;
+    assert.deepEqual(
+      events.map((event) => event.event),
+      ['progress', 'progress', 'progress', 'completed'],
+    );
+    assert.deepEqual(
+      events.slice(0, 3).map((event) => event.data.receivedBytes),
+      [0, 500, file.length],
+    );
+  });
+
+  it('keeps tus and parts uploads apart (409 ERR_WRONG_PROTOCOL)', async () => {
+    const upload = await create({ size: 10 });
+    const head = await send(`${server.endpoint}${upload.id}`, {
+      method: 'HEAD',
+      headers: { 'tus-resumable': '1.0.0' },
+    });
+    assert.equal(head.status, 409);
+    const created = await send(server.endpoint, {
+      method: 'POST',
+      headers: { 'tus-resumable': '1.0.0', 'upload-length': '5' },
+    });
+    const tusId = String(created.headers.location).split('/').pop();
+    const status = await send(`${uploads}/${tusId}`);
+    assert.equal(status.status, 409);
+    assert.equal(status.code, 'ERR_WRONG_PROTOCOL');
+  });
+
+  describe('bad input: a 4xx with an error code, and the server keeps serving', () => {
+    let upload: Created;
+    before(async () => {
+      upload = await create({ size: PART + 10, partSize: PART });
+    });
+
+    for (const n of ['0', '-1', '1.5', 'abc', '10001', '01', '99999999999']) {
+      it(`refuses part number ${JSON.stringify(n)}`, async () => {
+        const reply = await putPart(upload.url, n, Buffer.alloc(10));
+        assert.equal(reply.status, 400);
+        assert.equal(reply.code, 'ERR_INVALID_PART_NUMBER');
+      });
+    }
+
+    it('refuses a part number past partCount', async () => {
+      const reply = await putPart(upload.url, 3, Buffer.alloc(10));
+      assert.equal(reply.status, 400);
+      assert.equal(reply.code, 'ERR_INVALID_PART_NUMBER');
+    });
+
+    it('refuses a part of the wrong size (too short and too long)', async () => {
+      for (const bytes of [Buffer.alloc(PART - 1), Buffer.alloc(11)]) {
+        const n = bytes.length === 11 ? 2 : 1;
+        const reply = await putPart(upload.url, n, bytes);
+        assert.equal(reply.status, 400);
+        assert.equal(reply.code, 'ERR_PART_SIZE_MISMATCH');
+      }
+    });
+
+    it('refuses a part without Content-Length (chunked)', async () => {
+      const reply = await send(`${upload.url}/parts/2`, {
+        method: 'PUT',
+        headers: { 'transfer-encoding': 'chunked' },
+        body: Buffer.alloc(10),
+      });
+      assert.equal(reply.status, 411);
+      assert.equal(reply.code, 'ERR_CONTENT_LENGTH_REQUIRED');
+    });
+
+    it('refuses a malformed Content-Digest', async () => {
+      const reply = await putPart(upload.url, 2, Buffer.alloc(10), { 'content-digest': 'sha-256=nope' });
+      assert.equal(reply.status, 400);
+      assert.equal(reply.code, 'ERR_INVALID_DIGEST');
+    });
+
+    const cases: [string, unknown, number, string][] = [
+      ['an unknown field', { size: 1, colour: 'red' }, 400, 'ERR_UNKNOWN_FIELD'],
+      ['a misspelt sha256', { size: 1, sha265: 'x' }, 400, 'ERR_UNKNOWN_FIELD'],
+      ['a missing size', { name: 'x' }, 400, 'ERR_INVALID_FIELD'],
+      ['a negative size', { size: -1 }, 400, 'ERR_INVALID_FIELD'],
+      ['a fractional size', { size: 1.5 }, 400, 'ERR_INVALID_FIELD'],
+      ['a size as a string', { size: '10' }, 400, 'ERR_INVALID_FIELD'],
+      ['a size above the maximum', { size: 2 ** 52 }, 413, 'ERR_UPLOAD_TOO_LARGE'],
+      [
+        'a part size below 5 MiB for many parts',
+        { size: 20 * MiB, partSize: MiB },
+        400,
+        'ERR_INVALID_PART_SIZE',
+      ],
+      ['more than 10,000 parts', { size: 60_000 * MiB, partSize: 5 * MiB }, 400, 'ERR_INVALID_PART_SIZE'],
+      ['a bad sha256', { size: 1, sha256: 'xyz' }, 400, 'ERR_INVALID_FIELD'],
+      ['metadata that is not strings', { size: 1, metadata: { a: 1 } }, 400, 'ERR_INVALID_FIELD'],
+      ['a name that is not a string', { size: 1, name: 7 }, 400, 'ERR_INVALID_FIELD'],
+      ['an array', [1, 2], 400, 'ERR_INVALID_JSON'],
+      ['a string', 'hello', 400, 'ERR_INVALID_JSON'],
+    ];
+    for (const [what, body, status, code] of cases) {
+      it(`refuses a creation with ${what}`, async () => {
+        const reply = await postJson(uploads, body);
+        assert.equal(reply.status, status, reply.body.toString());
+        assert.equal(reply.code, code);
+      });
+    }
+
+    it('refuses malformed JSON, a wrong content type and an oversized body', async () => {
+      const malformed = await send(uploads, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"size": ',
+      });
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.code, 'ERR_INVALID_JSON');
+      const wrongType = await send(uploads, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: '{"size":1}',
+      });
+      assert.equal(wrongType.status, 415);
+      assert.equal(wrongType.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+      const huge = await postJson(uploads, { size: 1, metadata: { big: 'x'.repeat(100_000) } });
+      assert.equal(huge.status, 413);
+      assert.equal(huge.code, 'ERR_JSON_TOO_LARGE');
+      const unknownOnComplete = await postJson(`${upload.url}/complete`, {
+        sha256: 'a'.repeat(64),
+        force: true,
+      });
+      assert.equal(unknownOnComplete.status, 400);
+      assert.equal(unknownOnComplete.code, 'ERR_UNKNOWN_FIELD');
+    });
+
+    it('refuses bad ids and unknown routes', async () => {
+      assert.equal((await send(`${uploads}/..%2f..%2fetc`)).code, 'ERR_INVALID_ID');
+      assert.equal((await send(`${upload.url}/nothing`)).status, 404);
+      assert.equal((await send(`${upload.url}/parts/1`)).status, 405);
+      assert.equal((await send(uploads)).status, 405);
+    });
+
+    it('still serves after all of that', async () => {
+      const reply = await send(upload.url);
+      assert.equal(reply.status, 200);
+      assert.equal((await send(`${server.url}/healthz`)).status, 200);
+    });
+  });
+});
