@@ -440,3 +440,43 @@ describe('parts API', () => {
     });
   });
 });
+
+describe('parts API: namespaces', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => server.stop());
+
+  it('never deduplicates across namespaces, and never shows an upload to another namespace', async () => {
+    const { Readable } = await import('node:stream');
+    const parts = server.ferry.parts;
+    const file = randomBytes(4096);
+    const digest = sha256(file);
+    const mine = await parts.create({ namespace: 'alice', size: file.length, metadata: {}, sha256: digest });
+    await parts.putPart(mine.record.id, {
+      namespace: 'alice',
+      n: 1,
+      body: Readable.from([file]),
+      contentLength: file.length,
+    });
+    const finished = await parts.complete(mine.record.id, { namespace: 'alice' });
+    assert.equal(finished.sha256, digest);
+
+    const sameNamespace = await parts.create({
+      namespace: 'alice',
+      size: file.length,
+      metadata: {},
+      sha256: digest,
+    });
+    assert.equal(sameNamespace.deduplicated, true);
+    const otherNamespace = await parts.create({
+      namespace: 'bob',
+      size: file.length,
+      metadata: {},
+      sha256: digest,
+    });
+    assert.equal(otherNamespace.deduplicated, false, 'dedup must not reveal that alice has this file');
+    await assert.rejects(parts.status(mine.record.id, 'bob'), { code: 'ERR_NOT_FOUND' });
+  });
+});
