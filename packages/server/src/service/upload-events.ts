@@ -28,7 +28,10 @@ export function createUploadEvents(): UploadEvents {
   return {
     subscribe(id, listener) {
       let set = listeners.get(id);
-      if (set === undefined) listeners.set(id, (set = new Set()));
+      if (set === undefined) {
+        set = new Set();
+        listeners.set(id, set);
+      }
       set.add(listener);
       return () => {
         set.delete(listener);
