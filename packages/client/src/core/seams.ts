@@ -1,0 +1,123 @@
+/**
+ * The platform seams. The core (state machine, transports, retry, progress) knows none of Node's or
+ * a browser's APIs; an entry point injects these four: how bytes are read, how requests are sent,
+ * where resume state is kept, how SHA-256 is computed.
+ */
+import type { RateLimiter } from './rate-limit.ts';
+
+// ---- HTTP ----
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body?: Uint8Array;
+  signal: AbortSignal;
+  /** Abort with `ERR_STALLED` when no byte moves either way for this long, in ms. */
+  stallTimeoutMs: number;
+  /** Abort with `ERR_TIMEOUT` when the whole exchange takes longer, in ms; 0 = no limit. */
+  timeoutMs: number;
+  /** Called as body bytes are handed to the network (a delta). */
+  onSent?: (bytes: number) => void;
+  /** Body bytes wait for this limiter before they are sent. */
+  rateLimiter?: RateLimiter;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  /** The response body as text (the upload APIs answer with small JSON bodies or none). */
+  body: string;
+}
+
+/**
+ * Sends one request. Rejects with a `ClientError` (`ERR_NETWORK`, `ERR_STALLED`, `ERR_TIMEOUT`) when
+ * no answer arrived, or with the signal's reason when it aborted. Any status resolves.
+ */
+export interface HttpClient {
+  request(request: HttpRequest): Promise<HttpResponse>;
+  /** Frees pooled connections. */
+  close(): void;
+}
+
+// ---- Sources ----
+
+export interface UploadSource {
+  /** Size in bytes; `undefined` for a stream of unknown length until its end was read. */
+  readonly size: number | undefined;
+  /** A name the source suggests (a file's base name). */
+  readonly name: string | undefined;
+  /**
+   * Bytes [start, end). Fewer bytes only at the end of the source (then `size` is known). Streams
+   * read forward: `start` must not be below the last `release`d offset.
+   * Rejects with `ERR_SOURCE_UNREADABLE` when the source can no longer be read.
+   */
+  read(start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Bytes before `offset` are confirmed and will not be read again (a stream frees them). */
+  release(offset: number): void;
+  /** SHA-256 (hex) of everything read, once a stream was read to its end. */
+  readonly streamedSha256: string | undefined;
+  close(): Promise<void>;
+}
+
+// ---- Hashing ----
+
+export interface IncrementalSha256 {
+  update(bytes: Uint8Array): void;
+  /** Lower-case hex. */
+  digestHex(): string;
+}
+
+export interface Hasher {
+  /** SHA-256 (lower-case hex) of a source of known size, off the main thread where the platform can. */
+  hashSource(source: UploadSource, signal: AbortSignal): Promise<string>;
+  /** SHA-256 of one chunk or part (32 bytes). */
+  digest(bytes: Uint8Array): Promise<Uint8Array>;
+  incremental(): IncrementalSha256;
+}
+
+// ---- Resume state ----
+
+export type Protocol = 'tus' | 'parts';
+
+/** What is kept to continue an upload after a restart. */
+export interface ResumeEntry {
+  protocol: Protocol;
+  endpoint: string;
+  /** The upload's URL on the server (tus Location, parts `url`), absolute. */
+  uploadUrl: string;
+  size: number;
+  name: string | null;
+  sha256: string;
+  /** Parts only. */
+  partSize?: number;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601, when the server said; the entry is pruned after it. */
+  expiresAt?: string | null;
+}
+
+export interface ResumeStore {
+  get(key: string): Promise<ResumeEntry | undefined>;
+  set(key: string, entry: ResumeEntry): Promise<void>;
+  remove(key: string): Promise<void>;
+  list(): Promise<{ key: string; entry: ResumeEntry }[]>;
+}
+
+/** The key of an upload in a resume store: the same file to the same endpoint over the same protocol. */
+export function resumeKey(
+  entry: Pick<ResumeEntry, 'protocol' | 'endpoint' | 'sha256' | 'size' | 'name'>,
+): string {
+  return `${entry.protocol} ${entry.endpoint} ${entry.sha256} ${entry.size} ${entry.name ?? ''}`;
+}
+
+export interface Platform {
+  http: HttpClient;
+  hasher: Hasher;
+  /** Turns what a caller passed as `source` into an `UploadSource` (or throws `ERR_INVALID_OPTIONS`). */
+  openSource(input: unknown, hasher: Hasher): Promise<UploadSource>;
+  /** The resume store used when the options name none; `undefined` when the platform has none. */
+  defaultResumeStore(): ResumeStore | undefined;
+}

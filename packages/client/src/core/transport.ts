@@ -1,0 +1,152 @@
+/**
+ * What a transport (tus, parts) is given and must do. The `Upload` owns the state machine, the
+ * resume store and the fingerprint; a transport creates an upload, sends what the server lacks
+ * (always reading the server's state first, so pause/resume and a restart are the same path), and
+ * deletes it.
+ */
+import { ClientError } from './errors.ts';
+import type { ChunkPlanner } from './planner.ts';
+import type { ProgressTracker } from './progress.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { parseRetryAfter, type RetryEvent, type RetryPolicy } from './retry.ts';
+import type { ConcurrencyController } from './scheduler.ts';
+import type { Hasher, HttpClient, HttpRequest, HttpResponse, Protocol, UploadSource } from './seams.ts';
+
+export interface UploadResult {
+  protocol: Protocol;
+  /** The server's id of the file. */
+  id: string;
+  /** Where to download the file (Ferry: `GET`, Range requests allowed). */
+  url: string;
+  size: number;
+  /** Lower-case hex SHA-256 of the source (`undefined` only if it could not be computed). */
+  sha256: string | undefined;
+  /** The server already had this file (parts dedup): no byte was sent. */
+  deduplicated: boolean;
+}
+
+/** An upload that exists on the server. */
+export interface RemoteUpload {
+  /** Absolute URL of the upload. */
+  url: string;
+  /** Parts only. */
+  partSize?: number;
+  /** ISO 8601, when the server said. */
+  expiresAt?: string | null;
+  /** tus: the offset the creation confirmed (creation-with-upload), when known. */
+  offset?: number;
+  /** The creation already finished the upload (dedup). */
+  finished?: UploadResult;
+}
+
+export interface TransportContext {
+  endpoint: string;
+  source: UploadSource;
+  http: HttpClient;
+  hasher: Hasher;
+  policy: RetryPolicy;
+  /** Extra request headers (lower-case names), e.g. `authorization`. */
+  headers: Record<string, string>;
+  name: string | undefined;
+  type: string | undefined;
+  metadata: Record<string, string>;
+  progress: ProgressTracker;
+  planner: ChunkPlanner;
+  concurrency: ConcurrencyController;
+  stallTimeoutMs: number;
+  requestTimeoutMs: number;
+  rateLimiter: RateLimiter | undefined;
+  /** tus: send `Upload-Checksum: sha256` per chunk when the server advertises it. */
+  checksum: boolean;
+  /** tus: send the first chunk with the creation request when the server advertises it. */
+  creationWithUpload: boolean;
+  /** Aborts on pause, cancel and the caller's signal. */
+  signal: AbortSignal;
+  onRetry(event: RetryEvent): void;
+  /** Moves the upload to `completing` (and back to `uploading` when the server still lacks parts). */
+  setPhase(phase: 'uploading' | 'completing'): void;
+  /** The whole source's SHA-256 (waits for the hasher); `undefined` for a stream not yet read to its end. */
+  sha256(): Promise<string | undefined>;
+  /** The whole source's SHA-256 if already computed. */
+  sha256IfReady(): string | undefined;
+  random(): number;
+}
+
+export interface Transport {
+  readonly protocol: Protocol;
+  create(context: TransportContext): Promise<RemoteUpload>;
+  /** Sends every byte the server lacks and finishes the upload. */
+  send(context: TransportContext, remote: RemoteUpload): Promise<UploadResult>;
+  /** Deletes the upload on the server (an upload that is already gone counts as deleted). */
+  terminate(context: TransportContext, remote: RemoteUpload): Promise<void>;
+}
+
+/** Statuses that mean "this upload does not exist (for you) any more" (tus spec: 404, 410, 403). */
+export const GONE_STATUSES: readonly number[] = [403, 404, 410];
+
+/** A request with the context's headers, signal, timeouts and rate limit. */
+export function send(
+  context: TransportContext,
+  request: Omit<HttpRequest, 'signal' | 'stallTimeoutMs' | 'timeoutMs' | 'headers'> & {
+    headers?: Record<string, string>;
+    signal?: AbortSignal;
+  },
+): Promise<HttpResponse> {
+  const hasBody = request.body !== undefined && request.body.length > 0;
+  return context.http.request({
+    ...request,
+    headers: { ...context.headers, ...request.headers },
+    signal: request.signal ?? context.signal,
+    stallTimeoutMs: context.stallTimeoutMs,
+    // A body may take long on a slow link; stall detection guards it. Requests without one get a deadline.
+    timeoutMs: hasBody ? 0 : context.requestTimeoutMs,
+    ...(hasBody && context.rateLimiter !== undefined ? { rateLimiter: context.rateLimiter } : {}),
+  });
+}
+
+export function isSuccess(response: HttpResponse): boolean {
+  return response.status >= 200 && response.status < 300;
+}
+
+export function parseJson(response: HttpResponse): unknown {
+  if (response.body === '') return undefined;
+  try {
+    return JSON.parse(response.body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error for an unexpected answer: status, the server's error code/message/details, `Retry-After`. */
+export function responseError(response: HttpResponse, operation: string): ClientError {
+  const body = parseJson(response) as
+    | { error?: { code?: unknown; message?: unknown; details?: unknown } }
+    | undefined;
+  const serverCode = typeof body?.error?.code === 'string' ? body.error.code : undefined;
+  const serverMessage =
+    typeof body?.error?.message === 'string' ? body.error.message : response.body.slice(0, 200).trim();
+  const details =
+    typeof body?.error?.details === 'object' && body.error.details !== null
+      ? (body.error.details as Record<string, unknown>)
+      : undefined;
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  const gone = GONE_STATUSES.includes(response.status) && operation !== 'create';
+  return new ClientError(gone ? 'ERR_UPLOAD_GONE' : 'ERR_HTTP_STATUS', {
+    message: `${operation}: the server answered ${response.status}${serverMessage ? ` (${serverMessage})` : ''}`,
+    status: response.status,
+    ...(serverCode !== undefined ? { serverCode } : {}),
+    ...(details !== undefined ? { details } : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+/** Resolves a server-given URL (tus `Location`, parts `url`) against the URL of the request. */
+export function resolveUrl(location: string, base: string): string {
+  return new URL(location, base).href;
+}
+
+/** The last path segment of an upload or file URL: the server's id. */
+export function idOfUrl(url: string): string {
+  const segments = new URL(url).pathname.split('/').filter((segment) => segment !== '');
+  return decodeURIComponent(segments[segments.length - 1] ?? '');
+}

@@ -1,0 +1,442 @@
+/**
+ * One upload: options in, a state machine, events out. Platform-free; an entry point injects the
+ * seams (`Platform`). See docs/client.md for the options, events and guarantees.
+ */
+import { Emitter } from './emitter.ts';
+import { abortReason, ClientError, isClientError } from './errors.ts';
+import { createPartsTransport } from './parts-transport.ts';
+import { ChunkPlanner, type ChunkSizeOption } from './planner.ts';
+import { ProgressTracker, type UploadProgress } from './progress.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { normalizeRetryPolicy, type RetryEvent, type RetryPolicy, type RetryPolicyOptions } from './retry.ts';
+import { ConcurrencyController } from './scheduler.ts';
+import {
+  type Platform,
+  type Protocol,
+  type ResumeEntry,
+  type ResumeStore,
+  resumeKey,
+  type UploadSource,
+} from './seams.ts';
+import { StateMachine, type UploadState } from './state.ts';
+import type { RemoteUpload, Transport, TransportContext, UploadResult } from './transport.ts';
+import { createTusTransport } from './tus-transport.ts';
+
+export interface UploadOptions {
+  /** tus: the creation URL (`http://host/files/`); parts: the parts endpoint (`http://host/uploads`). */
+  endpoint: string;
+  /** Default `tus`. */
+  protocol?: Protocol;
+  /** What to upload; the entry point decides what it accepts (Node: a path, bytes, a Readable). */
+  source: unknown;
+  /** File name sent to the server. Default: the source's (a path's base name). */
+  name?: string;
+  /** Media type sent to the server (the server sniffs the real one). */
+  type?: string;
+  /** Extra metadata: tus `Upload-Metadata`, parts `metadata`. */
+  metadata?: Record<string, string>;
+  /** Bytes per tus PATCH / parts part, `by-size` or `adaptive`. Default `adaptive`. */
+  chunkSize?: ChunkSizeOption;
+  /** Bounds of an adaptive chunk, in bytes. Default 1 MiB and 64 MiB. */
+  minChunkSize?: number;
+  maxChunkSize?: number;
+  /** Transfer time an adaptive chunk aims at, in seconds. Default 4. */
+  targetChunkSeconds?: number;
+  /** Parts sent at once (parts protocol). Default 4. */
+  parallel?: number;
+  /** Adapt the number of parts in flight to throughput and errors. Default true. */
+  adaptiveConcurrency?: boolean;
+  retry?: RetryPolicyOptions;
+  /** Cap on the send rate, bytes per second, or a limiter shared with other uploads. Default none. */
+  limitRate?: number | RateLimiter;
+  /** Where resume state is kept; `false` for none. Default: the platform's (Node: a JSON file). */
+  resumeStore?: ResumeStore | false;
+  /** Extra request headers (e.g. `Authorization`). */
+  headers?: Record<string, string>;
+  /** Aborting it stops the upload like `pause()` and rejects `start()`; the upload stays resumable. */
+  signal?: AbortSignal;
+  /** A request that moves no byte either way for this long is stopped and retried, in ms. Default 30000. */
+  stallTimeoutMs?: number;
+  /** Deadline of a request without a body (HEAD, POST, DELETE, GET), in ms. Default 30000. */
+  requestTimeoutMs?: number;
+  /** tus: `Upload-Checksum: sha256` per chunk when the server advertises it. Default true. */
+  checksum?: boolean;
+  /** tus: the first chunk goes with the creation request when the server advertises it. Default true. */
+  creationWithUpload?: boolean;
+  /** Least time between two `progress` events, in ms. Default 100. */
+  progressIntervalMs?: number;
+}
+
+export interface StateEvent {
+  state: UploadState;
+  previous: UploadState;
+}
+
+export interface CreatedEvent {
+  /** The new upload's URL on the server. */
+  url: string;
+}
+
+export interface ResumedEvent {
+  /** The upload URL found in the resume store. */
+  url: string;
+}
+
+export interface RestartEvent {
+  /** The upload URL the server no longer knows. */
+  url: string;
+  /** Why: the server's answer (404, 410 or 403). */
+  error: ClientError;
+}
+
+export interface UploadEvents extends Record<string, unknown> {
+  state: StateEvent;
+  progress: UploadProgress;
+  retry: RetryEvent;
+  created: CreatedEvent;
+  resumed: ResumedEvent;
+  restart: RestartEvent;
+}
+
+const PAUSE = Symbol('pause');
+const CANCEL = Symbol('cancel');
+
+export interface Upload {
+  readonly state: UploadState;
+  readonly progress: UploadProgress;
+  /** The upload's URL on the server, once created or found in the resume store. */
+  readonly uploadUrl: string | undefined;
+  on<Name extends keyof UploadEvents>(name: Name, listener: (event: UploadEvents[Name]) => void): () => void;
+  /** Starts (or, after a failure, retries) the upload; resolves when the server has the whole file. */
+  start(): Promise<UploadResult>;
+  /** Stops every request; what the server confirmed is kept. */
+  pause(): void;
+  /** Continues a paused upload from what the server has. */
+  resume(): void;
+  /** Stops the upload, deletes it on the server and forgets it; `start()` rejects with `ERR_CANCELLED`. */
+  cancel(): Promise<void>;
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+export function createUploadWith(platform: Platform, options: UploadOptions): Upload {
+  return new UploadImpl(platform, options);
+}
+
+class UploadImpl implements Upload {
+  readonly #platform: Platform;
+  readonly #options: UploadOptions;
+  readonly #policy: RetryPolicy;
+  readonly #events = new Emitter<UploadEvents>();
+  readonly #machine: StateMachine;
+  readonly #transport: Transport;
+  readonly #protocol: Protocol;
+  readonly #endpoint: string;
+  readonly #resumeStore: ResumeStore | undefined;
+  readonly #rateLimiter: RateLimiter | undefined;
+  /** Aborts everything, for good (cancel). */
+  readonly #life = new AbortController();
+  #source: UploadSource | undefined;
+  #progress: ProgressTracker | undefined;
+  #planner: ChunkPlanner | undefined;
+  #concurrency: ConcurrencyController | undefined;
+  #remote: RemoteUpload | undefined;
+  #sha256: Promise<string> | undefined;
+  #sha256Value: string | undefined;
+  #run: AbortController | undefined;
+  #result = deferred<UploadResult>();
+  #started = false;
+
+  constructor(platform: Platform, options: UploadOptions) {
+    this.#platform = platform;
+    this.#options = options;
+    this.#protocol = options.protocol ?? 'tus';
+    if (this.#protocol !== 'tus' && this.#protocol !== 'parts') {
+      throw new ClientError('ERR_INVALID_OPTIONS', { message: 'protocol must be "tus" or "parts"' });
+    }
+    try {
+      this.#endpoint = new URL(options.endpoint).href;
+    } catch (error) {
+      throw new ClientError('ERR_INVALID_OPTIONS', {
+        message: 'endpoint must be an absolute URL',
+        cause: error,
+      });
+    }
+    this.#policy = normalizeRetryPolicy(options.retry);
+    this.#transport = this.#protocol === 'tus' ? createTusTransport() : createPartsTransport();
+    this.#resumeStore =
+      options.resumeStore === false ? undefined : (options.resumeStore ?? platform.defaultResumeStore());
+    this.#rateLimiter =
+      typeof options.limitRate === 'number' ? createRateLimiter(options.limitRate) : options.limitRate;
+    this.#machine = new StateMachine((state, previous) => this.#events.emit('state', { state, previous }));
+    options.signal?.addEventListener('abort', () => this.#abortByCaller(), { once: true });
+  }
+
+  get state(): UploadState {
+    return this.#machine.state;
+  }
+
+  get progress(): UploadProgress {
+    return (
+      this.#progress?.snapshot() ?? {
+        bytesConfirmed: 0,
+        bytesInFlight: 0,
+        totalBytes: undefined,
+        fraction: undefined,
+        bytesPerSecond: 0,
+        etaSeconds: undefined,
+      }
+    );
+  }
+
+  get uploadUrl(): string | undefined {
+    return this.#remote?.url;
+  }
+
+  on<Name extends keyof UploadEvents>(name: Name, listener: (event: UploadEvents[Name]) => void): () => void {
+    return this.#events.on(name, listener);
+  }
+
+  start(): Promise<UploadResult> {
+    const state = this.#machine.state;
+    if (state === 'failed') {
+      this.#result = deferred<UploadResult>();
+      this.#launch();
+    } else if (!this.#started) {
+      this.#started = true;
+      if (this.#options.signal?.aborted) this.#abortByCaller();
+      else this.#launch();
+    }
+    return this.#result.promise;
+  }
+
+  pause(): void {
+    const state = this.#machine.state;
+    if (state !== 'creating' && state !== 'uploading' && state !== 'completing') return;
+    this.#machine.set('paused');
+    this.#run?.abort(PAUSE);
+    this.#progress?.flush();
+  }
+
+  resume(): void {
+    if (this.#machine.state === 'paused') this.#launch();
+  }
+
+  async cancel(): Promise<void> {
+    const state = this.#machine.state;
+    if (state === 'done' || state === 'cancelled') return;
+    this.#machine.set('cancelled');
+    this.#run?.abort(CANCEL);
+    this.#life.abort(CANCEL);
+    this.#progress?.dispose();
+    this.#result.reject(new ClientError('ERR_CANCELLED'));
+    const remote = this.#remote;
+    try {
+      if (remote !== undefined && this.#source !== undefined) {
+        // A fresh signal: the upload's own signals are aborted by now.
+        await this.#transport.terminate(this.#context(new AbortController().signal), remote);
+      }
+      await this.#forget();
+    } finally {
+      await this.#source?.close();
+    }
+  }
+
+  #abortByCaller(): void {
+    const state = this.#machine.state;
+    if (state === 'done' || state === 'cancelled' || state === 'failed') return;
+    const reason = abortReason(this.#options.signal as AbortSignal);
+    if (state !== 'idle' && state !== 'paused') this.#run?.abort(reason);
+    if (state === 'idle') this.#machine.set('creating');
+    this.#machine.set('failed');
+    this.#progress?.flush();
+    this.#result.reject(reason);
+  }
+
+  #launch(): void {
+    const run = new AbortController();
+    this.#run = run;
+    void this.#execute(run.signal).then(
+      (result) => {
+        if (this.#run !== run) return;
+        this.#machine.set('done');
+        this.#progress?.flush();
+        this.#progress?.dispose();
+        this.#result.resolve(result);
+        void this.#source?.close();
+      },
+      (error: unknown) => {
+        if (this.#run !== run || run.signal.aborted) return; // paused, cancelled or aborted by the caller
+        this.#machine.set('failed');
+        this.#progress?.flush();
+        this.#result.reject(error);
+      },
+    );
+  }
+
+  async #execute(signal: AbortSignal): Promise<UploadResult> {
+    const source = await this.#open();
+    if (this.#protocol === 'parts' && source.size === undefined) throw new ClientError('ERR_SIZE_REQUIRED');
+    for (let restarts = 0; ; restarts++) {
+      if (this.#remote === undefined) {
+        this.#machine.set('creating');
+        await this.#createOrFind(signal);
+      }
+      const remote = this.#remote as RemoteUpload;
+      if (remote.finished !== undefined) {
+        await this.#forget();
+        return remote.finished;
+      }
+      this.#machine.set('uploading');
+      try {
+        const result = await this.#transport.send(this.#context(signal), remote);
+        await this.#forget();
+        return result;
+      } catch (error) {
+        // The server lost the upload (expired, deleted): start over once, if the source can.
+        const canRestart = source.size !== undefined || this.#progress?.bytesConfirmed === 0;
+        if (!isClientError(error) || error.code !== 'ERR_UPLOAD_GONE' || restarts >= 1 || !canRestart) {
+          throw error;
+        }
+        await this.#forget();
+        this.#remote = undefined;
+        this.#events.emit('restart', { url: remote.url, error });
+      }
+    }
+  }
+
+  async #open(): Promise<UploadSource> {
+    if (this.#source !== undefined) return this.#source;
+    const source = await this.#platform.openSource(this.#options.source, this.#platform.hasher);
+    this.#source = source;
+    this.#planner = new ChunkPlanner(
+      {
+        chunkSize: this.#options.chunkSize ?? 'adaptive',
+        ...(this.#options.minChunkSize !== undefined ? { minChunkSize: this.#options.minChunkSize } : {}),
+        ...(this.#options.maxChunkSize !== undefined ? { maxChunkSize: this.#options.maxChunkSize } : {}),
+        ...(this.#options.targetChunkSeconds !== undefined
+          ? { targetSeconds: this.#options.targetChunkSeconds }
+          : {}),
+      },
+      source.size,
+    );
+    this.#concurrency = new ConcurrencyController({
+      max: this.#options.parallel ?? 4,
+      adaptive: this.#options.adaptiveConcurrency ?? true,
+    });
+    this.#progress = new ProgressTracker({
+      totalBytes: source.size,
+      onProgress: (progress) => this.#events.emit('progress', progress),
+      ...(this.#options.progressIntervalMs !== undefined
+        ? { intervalMs: this.#options.progressIntervalMs }
+        : {}),
+    });
+    if (source.size !== undefined) {
+      this.#sha256 = this.#platform.hasher.hashSource(source, this.#life.signal).then((hex) => {
+        this.#sha256Value = hex;
+        return hex;
+      });
+      this.#sha256.catch(() => {});
+    }
+    return source;
+  }
+
+  /** The resume-store key, once the fingerprint is known; `undefined` when nothing is stored. */
+  async #key(): Promise<string | undefined> {
+    if (this.#resumeStore === undefined || this.#sha256 === undefined) return undefined;
+    const source = this.#source as UploadSource;
+    return resumeKey({
+      protocol: this.#protocol,
+      endpoint: this.#endpoint,
+      sha256: await this.#sha256,
+      size: source.size as number,
+      name: this.#name() ?? null,
+    });
+  }
+
+  #name(): string | undefined {
+    return this.#options.name ?? this.#source?.name;
+  }
+
+  async #createOrFind(signal: AbortSignal): Promise<void> {
+    const source = this.#source as UploadSource;
+    // Resuming needs the fingerprint before anything is created (the worker hashes at disk speed).
+    const key = await this.#key();
+    if (signal.aborted) throw signal.reason;
+    if (key !== undefined) {
+      const entry = await this.#resumeStore?.get(key);
+      if (entry !== undefined) {
+        this.#remote = {
+          url: entry.uploadUrl,
+          ...(entry.partSize !== undefined ? { partSize: entry.partSize } : {}),
+        };
+        this.#events.emit('resumed', { url: entry.uploadUrl });
+        return;
+      }
+    }
+    const remote = await this.#transport.create(this.#context(signal));
+    this.#remote = remote;
+    if (remote.finished === undefined) this.#events.emit('created', { url: remote.url });
+    if (key !== undefined && remote.finished === undefined) {
+      const entry: ResumeEntry = {
+        protocol: this.#protocol,
+        endpoint: this.#endpoint,
+        uploadUrl: remote.url,
+        size: source.size as number,
+        name: this.#name() ?? null,
+        sha256: this.#sha256Value as string,
+        createdAt: new Date().toISOString(),
+        ...(remote.partSize !== undefined ? { partSize: remote.partSize } : {}),
+        ...(remote.expiresAt !== undefined ? { expiresAt: remote.expiresAt } : {}),
+      };
+      await this.#resumeStore?.set(key, entry);
+    }
+  }
+
+  async #forget(): Promise<void> {
+    const key = this.#source?.size === undefined ? undefined : await this.#key().catch(() => undefined);
+    if (key !== undefined) await this.#resumeStore?.remove(key);
+  }
+
+  #context(signal: AbortSignal): TransportContext {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(this.#options.headers ?? {}))
+      headers[name.toLowerCase()] = value;
+    return {
+      endpoint: this.#endpoint,
+      source: this.#source as UploadSource,
+      http: this.#platform.http,
+      hasher: this.#platform.hasher,
+      policy: this.#policy,
+      headers,
+      name: this.#name(),
+      type: this.#options.type,
+      metadata: { ...this.#options.metadata },
+      progress: this.#progress as ProgressTracker,
+      planner: this.#planner as ChunkPlanner,
+      concurrency: this.#concurrency as ConcurrencyController,
+      stallTimeoutMs: this.#options.stallTimeoutMs ?? 30_000,
+      requestTimeoutMs: this.#options.requestTimeoutMs ?? 30_000,
+      rateLimiter: this.#rateLimiter,
+      checksum: this.#options.checksum ?? true,
+      creationWithUpload: this.#options.creationWithUpload ?? true,
+      signal,
+      onRetry: (event) => this.#events.emit('retry', event),
+      setPhase: (phase) => {
+        if (this.#run?.signal === signal && !signal.aborted) this.#machine.set(phase);
+      },
+      sha256: async () => (this.#sha256 === undefined ? this.#source?.streamedSha256 : await this.#sha256),
+      sha256IfReady: () => this.#sha256Value ?? this.#source?.streamedSha256,
+      random: Math.random,
+    };
+  }
+}

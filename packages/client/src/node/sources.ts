@@ -1,0 +1,256 @@
+/**
+ * Node sources: a file path (positional reads of just the bytes a request needs; the file is never
+ * loaded whole), bytes in memory (`Buffer`/`Uint8Array`, sliced without copying) and a stream of
+ * unknown length (`Readable` or any async iterable of bytes; at most one chunk plus one stream read
+ * is buffered, and its SHA-256 is computed as the bytes pass).
+ */
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ClientError, isClientError } from '../core/errors.ts';
+import type { Hasher, IncrementalSha256, UploadSource } from '../core/seams.ts';
+
+function unreadable(path: string, cause: unknown, why?: string): ClientError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new ClientError('ERR_SOURCE_UNREADABLE', {
+    message: `${path} can no longer be read (${why ?? code ?? String(cause)}); re-select the file`,
+    cause,
+  });
+}
+
+/** A file on disk. The handle opens on first read and reopens after `close` (a retry after a failure). */
+export class NodeFileSource implements UploadSource {
+  readonly path: string;
+  readonly size: number;
+  readonly name: string;
+  readonly streamedSha256 = undefined;
+  readonly #mtimeMs: number;
+  #handle: Promise<FileHandle> | undefined;
+
+  constructor(path: string, size: number, mtimeMs: number) {
+    this.path = path;
+    this.size = size;
+    this.name = basename(path);
+    this.#mtimeMs = mtimeMs;
+  }
+
+  static async open(path: string): Promise<NodeFileSource> {
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) {
+        throw new ClientError('ERR_INVALID_OPTIONS', { message: `source ${path} is not a regular file` });
+      }
+      return new NodeFileSource(path, info.size, info.mtimeMs);
+    } catch (error) {
+      if (isClientError(error)) throw error;
+      throw unreadable(path, error);
+    }
+  }
+
+  /** Throws when the file changed since the upload started (its bytes would no longer match). */
+  async checkUnchanged(handle: FileHandle): Promise<void> {
+    const info = await handle.stat();
+    if (info.size !== this.size || info.mtimeMs !== this.#mtimeMs) {
+      throw unreadable(this.path, undefined, 'it changed since the upload started');
+    }
+  }
+
+  #open(): Promise<FileHandle> {
+    this.#handle ??= open(this.path, 'r').then(async (handle) => {
+      try {
+        await this.checkUnchanged(handle);
+        return handle;
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+    });
+    const pending = this.#handle;
+    pending.catch(() => {
+      if (this.#handle === pending) this.#handle = undefined;
+    });
+    return pending;
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array> {
+    const length = Math.max(0, Math.min(end, this.size) - start);
+    const buffer = Buffer.allocUnsafe(length);
+    try {
+      const handle = await this.#open();
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
+        if (bytesRead === 0)
+          throw unreadable(this.path, undefined, 'it is shorter than when the upload started');
+        filled += bytesRead;
+      }
+      return buffer;
+    } catch (error) {
+      if (isClientError(error)) throw error;
+      throw unreadable(this.path, error);
+    }
+  }
+
+  release(): void {}
+
+  async close(): Promise<void> {
+    const pending = this.#handle;
+    this.#handle = undefined;
+    if (pending !== undefined) await (await pending.catch(() => undefined))?.close();
+  }
+}
+
+/** Bytes in memory; reads are views, not copies. */
+export class BytesSource implements UploadSource {
+  readonly size: number;
+  readonly name = undefined;
+  readonly streamedSha256 = undefined;
+  readonly bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array> {
+    return this.bytes.subarray(start, Math.min(end, this.size));
+  }
+
+  release(): void {}
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * A stream of unknown length. Reads go forward; bytes stay buffered until `release` says the
+ * server confirmed them (a failed PATCH can then be sent again). The size becomes known when the
+ * stream ends; the SHA-256 of everything read is then `streamedSha256`.
+ */
+export class StreamSource implements UploadSource {
+  readonly name = undefined;
+  #size: number | undefined;
+  #sha256: string | undefined;
+  readonly #iterator: AsyncIterator<unknown>;
+  readonly #hash: IncrementalSha256;
+  readonly #close: () => void;
+  /** Buffered pieces, in order; the first starts at `#bufferStart`. */
+  #pieces: Buffer[] = [];
+  #bufferStart = 0;
+  #bufferEnd = 0;
+  #ended = false;
+
+  constructor(iterable: AsyncIterable<unknown>, hash: IncrementalSha256, close: () => void = () => {}) {
+    this.#iterator = iterable[Symbol.asyncIterator]();
+    this.#hash = hash;
+    this.#close = close;
+  }
+
+  get size(): number | undefined {
+    return this.#size;
+  }
+
+  get streamedSha256(): string | undefined {
+    return this.#sha256;
+  }
+
+  async #pull(): Promise<void> {
+    let next: IteratorResult<unknown>;
+    try {
+      next = await this.#iterator.next();
+    } catch (error) {
+      throw new ClientError('ERR_SOURCE_UNREADABLE', {
+        message: `the source stream failed (${(error as Error).message}); start the upload again`,
+        cause: error,
+      });
+    }
+    if (next.done) {
+      this.#ended = true;
+      this.#size = this.#bufferEnd;
+      this.#sha256 = this.#hash.digestHex();
+      return;
+    }
+    const value = next.value;
+    let piece: Buffer;
+    if (typeof value === 'string') piece = Buffer.from(value);
+    else if (value instanceof Uint8Array)
+      piece = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    else throw new ClientError('ERR_INVALID_OPTIONS', { message: 'a source stream must yield bytes' });
+    if (piece.length === 0) return;
+    this.#hash.update(piece);
+    this.#pieces.push(piece);
+    this.#bufferEnd += piece.length;
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array> {
+    if (start < this.#bufferStart) {
+      throw new ClientError('ERR_SOURCE_NOT_REWINDABLE', {
+        message: `the server wants bytes from ${start}, but the stream already handed over everything before ${this.#bufferStart}`,
+      });
+    }
+    // One byte past `end` tells whether this chunk is the last (its PATCH then declares the length).
+    while (!this.#ended && this.#bufferEnd <= end) await this.#pull();
+    const to = Math.min(end, this.#bufferEnd);
+    if (to <= start) return new Uint8Array(0);
+    const out = Buffer.allocUnsafe(to - start);
+    let position = this.#bufferStart;
+    let filled = 0;
+    for (const piece of this.#pieces) {
+      const pieceEnd = position + piece.length;
+      if (pieceEnd > start && position < to) {
+        const from = Math.max(start, position) - position;
+        const until = Math.min(to, pieceEnd) - position;
+        filled += piece.copy(out, filled, from, until);
+      }
+      position = pieceEnd;
+      if (position >= to) break;
+    }
+    return out;
+  }
+
+  release(offset: number): void {
+    while (this.#pieces.length > 0) {
+      const first = this.#pieces[0] as Buffer;
+      if (this.#bufferStart + first.length > offset) break;
+      this.#pieces.shift();
+      this.#bufferStart += first.length;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#pieces = [];
+    this.#close();
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
+}
+
+function isUploadSource(value: unknown): value is UploadSource {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as UploadSource).read === 'function' &&
+    typeof (value as UploadSource).release === 'function' &&
+    typeof (value as UploadSource).close === 'function'
+  );
+}
+
+/** What Node accepts as `source`: a path, bytes, a Readable / async iterable of bytes, or an UploadSource. */
+export async function openNodeSource(input: unknown, hasher: Hasher): Promise<UploadSource> {
+  if (typeof input === 'string') return NodeFileSource.open(input);
+  if (input instanceof URL && input.protocol === 'file:') return NodeFileSource.open(input.pathname);
+  if (input instanceof Uint8Array) return new BytesSource(input);
+  if (input instanceof ArrayBuffer) return new BytesSource(new Uint8Array(input));
+  if (isUploadSource(input)) return input;
+  if (isAsyncIterable(input)) {
+    const destroy = (input as { destroy?: () => void }).destroy;
+    return new StreamSource(input, hasher.incremental(), () => destroy?.call(input));
+  }
+  throw new ClientError('ERR_INVALID_OPTIONS', {
+    message: 'source must be a file path, a Buffer/Uint8Array, a Readable stream or an UploadSource',
+  });
+}
