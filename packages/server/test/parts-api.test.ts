@@ -114,6 +114,11 @@ describe('parts API', () => {
     assert.equal(got.status, 200);
     assert.equal(sha256(got.body), sha256(file));
     assert.match(String(got.headers['content-disposition']), /data\.bin/);
+    // The verified digest of the whole file, on whole and ranged downloads (RFC 9530 Repr-Digest).
+    assert.equal(got.headers['repr-digest'], digestOf(file));
+    const ranged = await send(info.url, { headers: { range: 'bytes=10-19' } });
+    assert.equal(ranged.status, 206);
+    assert.equal(ranged.headers['repr-digest'], digestOf(file));
 
     // Completing again answers the same file; a part after completion is refused.
     const again = await postJson(`${upload.url}/complete`, {});

@@ -46,6 +46,7 @@ export const EXPOSED_HEADERS = [
   'Accept-Ranges',
   'ETag',
   'Last-Modified',
+  'Repr-Digest',
 ].join(', ');
 
 export function createCors(allowedOrigins: readonly string[]) {

@@ -3,7 +3,7 @@
  * never changes), and headers that keep a browser from running what users uploaded: the stored type
  * is only trusted from a short allow-list, `nosniff` always, and a sanitized attachment name.
  */
-import { UploadError } from '@ferry/protocol';
+import { formatSha256Digest, hexToBytes, UploadError } from '@ferry/protocol';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { UploadService } from '../../service/upload-service.ts';
 
@@ -103,6 +103,11 @@ export async function serveDownload(
     'x-content-type-options': 'nosniff',
     'cache-control': 'private, max-age=0, must-revalidate',
   };
+  // RFC 9530: the digest of the whole file, also on range responses, so a client that fetched the
+  // file in ranges can verify what it assembled.
+  if (record.sha256 !== null) {
+    headers['repr-digest'] = formatSha256Digest(hexToBytes(record.sha256));
+  }
   const noneMatch = request.header('if-none-match');
   if (
     noneMatch !== undefined &&
