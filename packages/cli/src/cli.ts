@@ -1,5 +1,6 @@
 /** The `ferry` command line: picks the command, reports errors and returns the exit status. */
 import { ConfigError } from '@ferry/server';
+import { downloadHelp, runDownload } from './download-command.ts';
 import { COMMANDS, mainHelp, serveHelp, version } from './help.ts';
 import { runServe, type ServeIo } from './serve.ts';
 import { parseServeArgs } from './serve-args.ts';
@@ -12,7 +13,7 @@ export interface CliIo extends ServeIo {
   readonly cwd: string;
 }
 
-const COMMAND_HELP: Record<string, () => string> = { serve: serveHelp };
+const COMMAND_HELP: Record<string, () => string> = { serve: serveHelp, download: downloadHelp };
 
 /**
  * Runs one command line (without `node` and the script) and resolves with the exit status:
@@ -45,11 +46,33 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         }
         return await runServe(resolveServeSettings(args, io.env, io.cwd), io);
       }
+      case 'download':
+        return await withStopSignal((signal) => runDownload(rest, { ...io, signal }));
       default:
         throw unknownCommand(command);
     }
   } catch (error) {
     return report(error, io);
+  }
+}
+
+/**
+ * Runs a client command with a signal that aborts on the first SIGINT/SIGTERM, so the command can
+ * keep what it did (a resumable state) and exit; a second signal exits at once.
+ */
+async function withStopSignal(command: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new Error('stopped by a signal'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await command(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

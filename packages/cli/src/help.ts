@@ -8,6 +8,10 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
     name: 'serve',
     summary: 'run the upload server (tus 1.0 at /files/ on http://127.0.0.1:1080 by default)',
   },
+  {
+    name: 'download',
+    summary: 'download a file in parallel ranges, resumable, verified by SHA-256',
+  },
 ];
 
 export function version(): string {

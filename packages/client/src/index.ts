@@ -14,6 +14,7 @@ export {
   type BackoffPolicy,
   backoffDelay,
   DEFAULT_RETRY_POLICY,
+  describeError,
   parseRetryAfter,
   type RetryEvent,
   type RetryPolicy,
@@ -65,3 +66,9 @@ export type NodeUploadOptions = UploadOptions;
 export function createUpload(options: NodeUploadOptions): Upload {
   return createUploadWith(nodePlatform(), options);
 }
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadResult,
+  downloadFile,
+} from './node/download.ts';
