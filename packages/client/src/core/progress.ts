@@ -69,6 +69,7 @@ export class ProgressTracker {
   }
 
   setTotal(totalBytes: number): void {
+    if (this.#total === totalBytes) return;
     this.#total = totalBytes;
     this.#update();
   }

@@ -217,6 +217,7 @@ export function createTusTransport(): Transport {
             ...(await checksumHeader(context, bytes)),
           };
           const size = source.size;
+          if (size !== undefined) progress.setTotal(size);
           const reachesEnd = size !== undefined && offset + bytes.length === size;
           if (!lengthDeclared && reachesEnd) headers['upload-length'] = String(size);
 

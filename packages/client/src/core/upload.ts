@@ -299,6 +299,9 @@ class UploadImpl implements Upload {
       this.#machine.set('uploading');
       try {
         const result = await this.#transport.send(this.#context(signal), remote);
+        // Small uploads may finish before the fingerprint; the result always carries it.
+        result.sha256 ??= (await this.#sha256) ?? source.streamedSha256;
+        if (source.size !== undefined) this.#progress?.setTotal(source.size);
         await this.#forget();
         return result;
       } catch (error) {
