@@ -284,6 +284,7 @@ class UploadImpl implements Upload {
   }
 
   async #execute(signal: AbortSignal): Promise<UploadResult> {
+    if (this.#remote === undefined) this.#machine.set('creating');
     const source = await this.#open();
     if (this.#protocol === 'parts' && source.size === undefined) throw new ClientError('ERR_SIZE_REQUIRED');
     for (let restarts = 0; ; restarts++) {

@@ -1,0 +1,201 @@
+/**
+ * The parts transport against Ferry's parts API: edge sizes, parallel parts with a Content-Digest
+ * each, dedup by the whole-file SHA-256, resume sending only missing parts, cancel, a 200 MB file,
+ * and the clear error for a stream of unknown length. The stored file's SHA-256 always equals the
+ * source's.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createUpload, type UploadProgress, type UploadResult, type UploadState } from '../src/index.ts';
+import {
+  ferryBytesReceived,
+  fileDigest,
+  MiB,
+  makeTempDir,
+  request,
+  sha256,
+  startFerry,
+  type TestServer,
+  tempResumeStore,
+  writeRandomFile,
+} from './helpers.ts';
+
+describe('parts client against Ferry', () => {
+  let server: TestServer;
+  let endpoint: string;
+  let dir: string;
+
+  before(async () => {
+    server = await startFerry();
+    endpoint = `${server.origin}/uploads`;
+    dir = await makeTempDir();
+  });
+  after(async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function assertStored(
+    result: UploadResult,
+    expected: { sha256: string; size: number },
+  ): Promise<void> {
+    assert.equal(result.protocol, 'parts');
+    assert.equal(result.size, expected.size);
+    assert.equal(result.sha256, expected.sha256);
+    assert.deepEqual(await server.stored(result.url), expected);
+  }
+
+  for (const [label, size, chunkSize] of [
+    ['0 B', 0, 5 * MiB],
+    ['1 B', 1, 5 * MiB],
+    ['exactly one part', 5 * MiB, 5 * MiB],
+    ['three parts and a remainder', 15 * MiB + 3, 5 * MiB],
+  ] as const) {
+    it(`${label} from a Buffer`, async () => {
+      const bytes = randomBytes(size);
+      const result = await createUpload({
+        endpoint,
+        protocol: 'parts',
+        source: bytes,
+        chunkSize,
+        resumeStore: false,
+      }).start();
+      await assertStored(result, { sha256: sha256(bytes), size });
+      assert.equal(result.deduplicated, false);
+    });
+  }
+
+  it('200 MB from disk in parallel parts (the server picks the part size)', async (t) => {
+    const path = join(dir, 'large.bin');
+    const size = 200 * 1000 * 1000;
+    await writeRandomFile(path, size);
+    const expected = await fileDigest(path);
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: path,
+      parallel: 4,
+      resumeStore: false,
+    });
+    const progress: UploadProgress[] = [];
+    upload.on('progress', (event) => progress.push(event));
+    const started = performance.now();
+    const result = await upload.start();
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(`parts: 200 MB in ${seconds.toFixed(2)} s = ${(size / 1e6 / seconds).toFixed(0)} MB/s`);
+    await assertStored(result, expected);
+    let previous = 0;
+    for (const event of progress) {
+      assert.ok(event.bytesConfirmed >= previous && event.bytesConfirmed + event.bytesInFlight <= size);
+      previous = event.bytesConfirmed;
+    }
+    assert.equal(progress[progress.length - 1]?.fraction, 1);
+    await rm(path, { force: true });
+  });
+
+  it('the same file again is deduplicated: no part is sent', async () => {
+    const bytes = randomBytes(6 * MiB);
+    const { store } = await tempResumeStore();
+    const first = await createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: bytes,
+      resumeStore: store,
+    }).start();
+    assert.equal(first.deduplicated, false);
+    const before = await ferryBytesReceived(server);
+    const second = await createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: bytes,
+      resumeStore: store,
+    }).start();
+    assert.equal(second.deduplicated, true);
+    assert.equal(second.sha256, sha256(bytes));
+    assert.equal((await ferryBytesReceived(server)) - before, 0);
+    assert.deepEqual(await server.stored(second.url), { sha256: sha256(bytes), size: bytes.length });
+  });
+
+  it('pause and a second run with the resume store send only the missing parts', async () => {
+    const bytes = randomBytes(30 * MiB);
+    const { store } = await tempResumeStore();
+    const options = {
+      endpoint,
+      protocol: 'parts' as const,
+      source: bytes,
+      name: 'resume.bin',
+      chunkSize: 5 * MiB,
+      parallel: 2,
+      adaptiveConcurrency: false,
+      resumeStore: store,
+    };
+    const first = createUpload({ ...options, limitRate: 16 * MiB });
+    const states: UploadState[] = [];
+    first.on('state', (event) => states.push(event.state));
+    void first.start();
+    while (first.progress.bytesConfirmed < 10 * MiB) await sleep(5);
+    first.pause();
+    assert.equal(first.state, 'paused');
+    const confirmed = first.progress.bytesConfirmed;
+    const before = await ferryBytesReceived(server);
+
+    const second = createUpload(options);
+    const resumed: string[] = [];
+    second.on('resumed', (event) => resumed.push(event.url));
+    const result = await second.start();
+    assert.deepEqual(resumed, [first.uploadUrl]);
+    const sent = (await ferryBytesReceived(server)) - before;
+    assert.ok(
+      sent <= bytes.length - confirmed,
+      `sent ${sent} bytes, ${bytes.length - confirmed} were missing`,
+    );
+    await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
+    assert.deepEqual(await store.list(), []);
+    assert.deepEqual(states, ['creating', 'uploading', 'paused']);
+  });
+
+  it('cancel deletes the upload on the server', async () => {
+    const bytes = randomBytes(20 * MiB);
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: bytes,
+      chunkSize: 5 * MiB,
+      limitRate: 16 * MiB,
+      resumeStore: false,
+    });
+    const done = upload.start();
+    while (upload.progress.bytesConfirmed < 5 * MiB) await sleep(5);
+    const url = upload.uploadUrl as string;
+    await upload.cancel();
+    await assert.rejects(done, { code: 'ERR_CANCELLED' });
+    const status = await request(url, 'GET');
+    assert.equal(status.status, 404);
+  });
+
+  it('a stream of unknown length is refused with ERR_SIZE_REQUIRED', async () => {
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: Readable.from([Buffer.from('abc')]),
+      resumeStore: false,
+    });
+    await assert.rejects(upload.start(), { code: 'ERR_SIZE_REQUIRED' });
+  });
+
+  it('a part size outside the S3 limits is refused before anything is sent', async () => {
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: randomBytes(3 * MiB),
+      chunkSize: MiB,
+      resumeStore: false,
+    });
+    await assert.rejects(upload.start(), { code: 'ERR_INVALID_OPTIONS' });
+  });
+});
