@@ -233,6 +233,22 @@ describe('tus client under faults (Ferry behind an interceptor)', () => {
     await assertStored(result.url, bytes);
   });
 
+  it('limitRate caps the send rate', async () => {
+    const bytes = randomBytes(3 * MiB);
+    const started = performance.now();
+    const result = await createUpload({
+      endpoint,
+      source: bytes,
+      chunkSize: MiB,
+      limitRate: 2 * MiB,
+      resumeStore: false,
+    }).start();
+    const seconds = (performance.now() - started) / 1000;
+    await assertStored(result.url, bytes);
+    // 3 MiB at 2 MiB/s after a burst of 0.5 MiB: at least 1.25 s.
+    assert.ok(seconds >= 1.2, `took ${seconds.toFixed(2)} s`);
+  });
+
   it('sends Upload-Checksum: sha256 with every chunk when the server advertises it', async () => {
     const bytes = randomBytes(3 * MiB);
     const result = await createUpload({

@@ -59,6 +59,12 @@ export interface UploadSource {
   release(offset: number): void;
   /** SHA-256 (hex) of everything read, once a stream was read to its end. */
   readonly streamedSha256: string | undefined;
+  /**
+   * The upload waits (paused or failed): free what a later `read` can reopen (a file handle). A
+   * stream keeps its unconfirmed bytes. Optional.
+   */
+  suspend?(): Promise<void>;
+  /** The upload ended (done or cancelled): free everything. */
   close(): Promise<void>;
 }
 

@@ -225,6 +225,7 @@ class UploadImpl implements Upload {
     this.#machine.set('paused');
     this.#run?.abort(PAUSE);
     this.#progress?.flush();
+    void this.#source?.suspend?.().catch(() => {});
   }
 
   resume(): void {
@@ -279,6 +280,7 @@ class UploadImpl implements Upload {
         this.#machine.set('failed');
         this.#progress?.flush();
         this.#result.reject(error);
+        void this.#source?.suspend?.().catch(() => {});
       },
     );
   }

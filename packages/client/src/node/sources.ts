@@ -92,6 +92,10 @@ export class NodeFileSource implements UploadSource {
 
   release(): void {}
 
+  suspend(): Promise<void> {
+    return this.close();
+  }
+
   async close(): Promise<void> {
     const pending = this.#handle;
     this.#handle = undefined;

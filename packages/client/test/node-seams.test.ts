@@ -1,0 +1,165 @@
+/** The Node seams on their own: the node:http client's failures, the sources, the hasher. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import {
+  BytesSource,
+  type ClientError,
+  createNodeHasher,
+  createNodeHttpClient,
+  NodeFileSource,
+  openNodeSource,
+  StreamSource,
+} from '../src/index.ts';
+import { MiB, makeTempDir, sha256 } from './helpers.ts';
+
+const request = (url: string, overrides: object = {}) => ({
+  method: 'POST',
+  url,
+  headers: {},
+  signal: new AbortController().signal,
+  stallTimeoutMs: 2000,
+  timeoutMs: 0,
+  ...overrides,
+});
+
+describe('Node HTTP client', () => {
+  let server: Server;
+  let origin: string;
+  const http = createNodeHttpClient();
+
+  before(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/silent') return; // never answers
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.writeHead(201, { 'x-got': String(Buffer.concat(chunks).length) }).end('ok'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    http.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('sends a body in slices and reports every byte as sent', async () => {
+    const body = randomBytes(3 * MiB + 5);
+    let sent = 0;
+    const response = await http.request(
+      request(`${origin}/echo`, { body, onSent: (bytes: number) => (sent += bytes) }),
+    );
+    assert.equal(response.status, 201);
+    assert.equal(response.headers['x-got'], String(body.length));
+    assert.equal(response.body, 'ok');
+    assert.equal(sent, body.length);
+  });
+
+  it('a refused connection is ERR_NETWORK (retryable)', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    await assert.rejects(http.request(request(`http://127.0.0.1:${port}/`)), (error: ClientError) => {
+      assert.equal(error.code, 'ERR_NETWORK');
+      assert.equal(error.retryable, true);
+      return true;
+    });
+  });
+
+  it('no answer: ERR_STALLED after stallTimeoutMs, ERR_TIMEOUT after timeoutMs', async () => {
+    await assert.rejects(http.request(request(`${origin}/silent`, { stallTimeoutMs: 200 })), {
+      code: 'ERR_STALLED',
+    });
+    await assert.rejects(
+      http.request(request(`${origin}/silent`, { stallTimeoutMs: 5000, timeoutMs: 200 })),
+      {
+        code: 'ERR_TIMEOUT',
+      },
+    );
+  });
+
+  it('an abort rejects with the signal reason', async () => {
+    const controller = new AbortController();
+    const pending = http.request(request(`${origin}/silent`, { signal: controller.signal }));
+    const reason = new Error('paused');
+    setTimeout(() => controller.abort(reason), 50);
+    await assert.rejects(pending, (error) => error === reason);
+  });
+});
+
+describe('Node sources and hasher', () => {
+  let dir: string;
+  const hasher = createNodeHasher();
+  before(async () => {
+    dir = await makeTempDir();
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('a file source reads exactly the range asked for; the worker hashes the whole file', async () => {
+    const bytes = randomBytes(5 * MiB + 3);
+    const path = join(dir, 'file.bin');
+    await writeFile(path, bytes);
+    const source = await openNodeSource(path, hasher);
+    assert.ok(source instanceof NodeFileSource);
+    assert.equal(source.size, bytes.length);
+    assert.equal(source.name, 'file.bin');
+    assert.deepEqual(Buffer.from(await source.read(MiB, 2 * MiB + 7)), bytes.subarray(MiB, 2 * MiB + 7));
+    assert.equal(await hasher.hashSource(source, new AbortController().signal), sha256(bytes));
+    await source.close();
+  });
+
+  it('a missing file is ERR_SOURCE_UNREADABLE, asking to re-select it', async () => {
+    await assert.rejects(openNodeSource(join(dir, 'nope.bin'), hasher), (error: ClientError) => {
+      assert.equal(error.code, 'ERR_SOURCE_UNREADABLE');
+      assert.match(error.message, /re-select/);
+      return true;
+    });
+  });
+
+  it('bytes are read as views, hashed in steps', async () => {
+    const bytes = randomBytes(9 * MiB);
+    const source = await openNodeSource(bytes, hasher);
+    assert.ok(source instanceof BytesSource);
+    const view = await source.read(10, 20);
+    assert.equal(view.buffer, bytes.buffer);
+    assert.equal(await hasher.hashSource(source, new AbortController().signal), sha256(bytes));
+  });
+
+  it('a stream reads forward, keeps unconfirmed bytes for a resend, and knows its size and SHA-256 at the end', async () => {
+    const bytes = randomBytes(300_000);
+    const pieces = [bytes.subarray(0, 70_000), bytes.subarray(70_000, 250_000), bytes.subarray(250_000)];
+    const source = await openNodeSource(Readable.from(pieces), hasher);
+    assert.ok(source instanceof StreamSource);
+    assert.equal(source.size, undefined);
+    assert.deepEqual(Buffer.from(await source.read(0, 100_000)), bytes.subarray(0, 100_000));
+    // The PATCH failed and the server kept 40,000 bytes: those after it are sent again.
+    source.release(40_000);
+    assert.deepEqual(Buffer.from(await source.read(40_000, 140_000)), bytes.subarray(40_000, 140_000));
+    source.release(140_000);
+    await assert.rejects(source.read(0, 10), { code: 'ERR_SOURCE_NOT_REWINDABLE' });
+    assert.deepEqual(Buffer.from(await source.read(140_000, 400_000)), bytes.subarray(140_000));
+    assert.equal(source.size, bytes.length);
+    assert.equal(source.streamedSha256, createHash('sha256').update(bytes).digest('hex'));
+  });
+
+  it('a stream that fails is ERR_SOURCE_UNREADABLE', async () => {
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('disk gone'));
+      },
+    });
+    const source = await openNodeSource(failing, hasher);
+    await assert.rejects(source.read(0, 10), { code: 'ERR_SOURCE_UNREADABLE' });
+  });
+
+  it('anything else is refused with ERR_INVALID_OPTIONS', async () => {
+    await assert.rejects(openNodeSource(42, hasher), { code: 'ERR_INVALID_OPTIONS' });
+  });
+});
