@@ -114,6 +114,39 @@ describe('tus client under faults (Ferry behind an interceptor)', () => {
     assert.equal(count(seen, 'HEAD'), 2, 'the offset was read again before sending');
   });
 
+  it('409 (offset mismatch) and 423 (locked) re-read the offset and continue the same upload', async () => {
+    const conflict = failNth('PATCH', 1, 409);
+    const locked = failNth('PATCH', 3, 423);
+    intercept = (req, res, log) => conflict(req, res, log) || locked(req, res, log);
+    const bytes = randomBytes(3 * MiB);
+    const result = await createUpload({
+      endpoint,
+      source: bytes,
+      chunkSize: MiB,
+      resumeStore: false,
+      retry: fast,
+    }).start();
+    await assertStored(result.url, bytes);
+    assert.equal(count(seen, 'POST'), 1);
+    assert.equal(count(seen, 'HEAD'), 2);
+  });
+
+  it("the caller's signal stops the upload and rejects start(); it stays resumable", async () => {
+    const bytes = randomBytes(4 * MiB);
+    const controller = new AbortController();
+    const options = { endpoint, source: bytes, chunkSize: MiB, limitRate: 8 * MiB, resumeStore: false };
+    const upload = createUpload({ ...options, signal: controller.signal });
+    const done = upload.start();
+    while (upload.progress.bytesConfirmed < MiB) await sleep(5);
+    const reason = new Error('user left');
+    controller.abort(reason);
+    await assert.rejects(done, (error) => error === reason);
+    assert.equal(upload.state, 'failed');
+    const head = await request(upload.uploadUrl as string, 'HEAD', { 'tus-resumable': '1.0.0' });
+    assert.equal(head.status, 200);
+    assert.ok(Number(head.headers['upload-offset']) >= MiB);
+  });
+
   it('only 404/410/403 on resume start a new upload, and a restart event says so', async () => {
     const bytes = randomBytes(4 * MiB);
     const upload = createUpload({
