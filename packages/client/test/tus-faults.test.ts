@@ -134,7 +134,13 @@ describe('tus client under faults (Ferry behind an interceptor)', () => {
   it("the caller's signal stops the upload and rejects start(); it stays resumable", async () => {
     const bytes = randomBytes(4 * MiB);
     const controller = new AbortController();
-    const options = { endpoint, source: bytes, chunkSize: MiB, limitRate: 8 * MiB, resumeStore: false };
+    const options = {
+      endpoint,
+      source: bytes,
+      chunkSize: MiB,
+      limitRate: 8 * MiB,
+      resumeStore: false as const,
+    };
     const upload = createUpload({ ...options, signal: controller.signal });
     const done = upload.start();
     while (upload.progress.bytesConfirmed < MiB) await sleep(5);
