@@ -6,6 +6,7 @@ import { runServe, type ServeIo } from './serve.ts';
 import { parseServeArgs } from './serve-args.ts';
 import { type Environment, resolveServeSettings } from './serve-settings.ts';
 import { closest } from './suggest.ts';
+import { runUpload, uploadHelp } from './upload-command.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface CliIo extends ServeIo {
@@ -13,7 +14,11 @@ export interface CliIo extends ServeIo {
   readonly cwd: string;
 }
 
-const COMMAND_HELP: Record<string, () => string> = { serve: serveHelp, download: downloadHelp };
+const COMMAND_HELP: Record<string, () => string> = {
+  serve: serveHelp,
+  upload: uploadHelp,
+  download: downloadHelp,
+};
 
 /**
  * Runs one command line (without `node` and the script) and resolves with the exit status:
@@ -46,6 +51,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         }
         return await runServe(resolveServeSettings(args, io.env, io.cwd), io);
       }
+      case 'upload':
+        return await withStopSignal((signal) => runUpload(rest, { ...io, signal }));
       case 'download':
         return await withStopSignal((signal) => runDownload(rest, { ...io, signal }));
       default:

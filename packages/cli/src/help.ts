@@ -9,6 +9,10 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
     summary: 'run the upload server (tus 1.0 at /files/ on http://127.0.0.1:1080 by default)',
   },
   {
+    name: 'upload',
+    summary: 'upload files (tus or the parallel parts API), resumable after Ctrl-C or a crash',
+  },
+  {
     name: 'download',
     summary: 'download a file in parallel ranges, resumable, verified by SHA-256',
   },
