@@ -1,3 +1,4 @@
 export * from './describe-data-store.ts';
 export * from './describe-locker.ts';
 export * from './describe-meta-store.ts';
+export * from './fault-proxy.ts';
