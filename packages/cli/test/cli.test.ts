@@ -86,7 +86,9 @@ describe('ferry', () => {
     const { code, stdout } = await ferry('--help');
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: ferry <command>/);
-    assert.match(stdout, /^ {2}serve {2}run the upload server/m);
+    assert.match(stdout, /^ {2}serve +run the upload server/m);
+    assert.match(stdout, /^ {2}upload +upload files/m);
+    assert.match(stdout, /^ {2}download +download a file/m);
   });
 
   it('--version prints the package version', async () => {
