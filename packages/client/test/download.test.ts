@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createFerry, type Ferry } from '@ferry/server';
+import { startFaultProxy } from '@ferry/testing';
 import { downloadFile } from '../src/node/download.ts';
 
 const MiB = 1024 * 1024;
@@ -128,6 +129,30 @@ describe('downloadFile', () => {
     const output = join(work, 'corrupt.bin');
     await assert.rejects(downloadFile({ url, output, chunkSize: MiB }), { code: 'ERR_VERIFICATION_FAILED' });
     assert.equal(existsSync(output), false);
+  });
+
+  it('retries a refused range request and still verifies the file', async () => {
+    const proxy = await startFaultProxy({
+      target: origin,
+      faults: { respond: { status: 503, count: 2, retryAfter: '0', match: { method: 'GET' } } },
+    });
+    try {
+      const retries: string[] = [];
+      const output = join(work, 'retried.bin');
+      const result = await downloadFile({
+        url: verifiedUrl.replace(origin, proxy.url),
+        output,
+        chunkSize: 4 * MiB,
+        retry: { backoff: { initialMs: 5, maxMs: 20, factor: 2 } },
+        onRetry: (event) => retries.push(event.operation),
+      });
+      assert.equal(retries.length, 2);
+      assert.equal(proxy.stats.injectedResponses, 2);
+      assert.equal(result.verifiedBy, 'repr-digest');
+      assert.equal(sha256(await readFile(output)), sha256(file));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('checks the size only when the server knows no digest', async () => {

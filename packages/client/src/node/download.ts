@@ -17,12 +17,12 @@ import { parseSha256Digest } from '@ferry/protocol';
 import { ClientError, isAbortError } from '../core/errors.ts';
 import { createRateLimiter } from '../core/rate-limit.ts';
 import {
-  DEFAULT_RETRY_POLICY,
-  isRetryable,
   normalizeRetryPolicy,
+  parseRetryAfter,
+  RetryBudget,
+  type RetryEvent,
   type RetryPolicyOptions,
-  retryDelay,
-  sleep,
+  withRetry,
 } from '../core/retry.ts';
 
 export interface DownloadOptions {
@@ -40,6 +40,8 @@ export interface DownloadOptions {
   limitRate?: number;
   /** Aborting keeps `.part` and its state file, so the next run resumes. */
   signal?: AbortSignal;
+  /** Called before a failed request is tried again. */
+  onRetry?: (event: RetryEvent) => void;
   /** Called as bytes arrive (at most every `progressIntervalMs`) and once at the end. */
   onProgress?: (progress: DownloadProgress) => void;
   progressIntervalMs?: number;
@@ -92,8 +94,17 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   const limiter = options.limitRate === undefined ? undefined : createRateLimiter(options.limitRate);
   const partPath = `${options.output}.part`;
   const statePath = `${partPath}.json`;
+  const signal = options.signal ?? new AbortController().signal;
+  const headers = options.headers ?? {};
+  /** Runs one request (and its retries) under a budget of its own: failures in a row per request. */
+  const retrying = <T>(operation: string, attempt: () => Promise<T>) =>
+    withRetry(operation, attempt, {
+      budget: new RetryBudget(policy),
+      signal,
+      onRetry: (event) => options.onRetry?.(event),
+    });
   try {
-    const head = await withRetry(policy, options.signal, () => headOf(url, agent, options.headers ?? {}));
+    const head = await retrying('head', () => headOf(url, agent, headers));
     const chunkSize = Math.max(64 * 1024, Math.trunc(options.chunkSize ?? 8 * MiB));
     let state = await readState(statePath);
     const resumable =
@@ -112,8 +123,8 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
     try {
       const chunkCount = Math.max(1, Math.ceil(head.size / state.chunkSize));
       const done = new Set(state.done);
-      let bytesDone = [...done].reduce((sum, index) => sum + chunkLength(index, state, head.size), 0);
-      const progress = progressReporter(options, head.size, bytesDone);
+      const alreadyDone = [...done].reduce((sum, index) => sum + chunkLength(index, state, head.size), 0);
+      const progress = progressReporter(options, head.size, alreadyDone);
       const todo = head.size === 0 ? [] : [...Array(chunkCount).keys()].filter((index) => !done.has(index));
       let saving = Promise.resolve();
       const save = () => {
@@ -122,64 +133,40 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
         return saving;
       };
       await save();
-      const fetchChunk = async (index: number) => {
-        const start = index * state.chunkSize;
-        const end = Math.min(head.size, start + state.chunkSize) - 1;
-        await withRetry(policy, options.signal, async () => {
+      /** Fetches `range` (the whole file when undefined) into the file at its place, with retries. */
+      const fetchInto = (operation: string, range: { start: number; end: number } | undefined) =>
+        retrying(operation, async () => {
+          const base = range?.start ?? 0;
           let written = 0;
-          await getRange(
-            url,
-            agent,
-            options.headers ?? {},
-            head,
-            { start, end },
-            options.signal,
-            async (chunk) => {
-              await limiter?.take(chunk.length, options.signal);
-              await file.write(chunk, 0, chunk.length, start + written);
-              written += chunk.length;
-              bytesFetched += chunk.length;
-              progress.add(chunk.length);
-            },
-          ).catch((error: unknown) => {
+          await getRange(url, agent, headers, head, range, signal, async (chunk) => {
+            await limiter?.take(chunk.length, signal);
+            await file.write(chunk, 0, chunk.length, base + written);
+            written += chunk.length;
+            bytesFetched += chunk.length;
+            progress.add(chunk.length);
+          }).catch((error: unknown) => {
             // A failed attempt's bytes are fetched again: take them back out of the progress.
             progress.add(-written);
             throw error;
           });
         });
-        done.add(index);
-        bytesDone += end - start + 1;
-        await save();
-      };
       if (head.ranges) {
         const queue = [...todo];
-        const workers = Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-          for (let index = queue.shift(); index !== undefined; index = queue.shift()) await fetchChunk(index);
-        });
-        await Promise.all(workers);
-      } else if (head.size > 0 || todo.length > 0) {
+        const worker = async () => {
+          for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
+            const start = index * state.chunkSize;
+            await fetchInto(`chunk ${index}`, {
+              start,
+              end: start + chunkLength(index, state, head.size) - 1,
+            });
+            done.add(index);
+            await save();
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
+      } else if (head.size > 0) {
         // No ranges: one plain GET of the whole file.
-        await withRetry(policy, options.signal, async () => {
-          let written = 0;
-          await getRange(
-            url,
-            agent,
-            options.headers ?? {},
-            head,
-            undefined,
-            options.signal,
-            async (chunk) => {
-              await limiter?.take(chunk.length, options.signal);
-              await file.write(chunk, 0, chunk.length, written);
-              written += chunk.length;
-              bytesFetched += chunk.length;
-              progress.add(chunk.length);
-            },
-          ).catch((error: unknown) => {
-            progress.add(-written);
-            throw error;
-          });
-        });
+        await fetchInto('download', undefined);
       }
       await file.truncate(head.size);
       await file.sync();
@@ -225,31 +212,6 @@ function verify(head: Head, sha256: string): DownloadResult['verifiedBy'] {
   return 'size';
 }
 
-async function withRetry<T>(
-  policy: ReturnType<typeof normalizeRetryPolicy>,
-  signal: AbortSignal | undefined,
-  attempt: () => Promise<T>,
-): Promise<T> {
-  for (let failures = 1; ; failures++) {
-    signal?.throwIfAborted();
-    try {
-      return await attempt();
-    } catch (error) {
-      if (isAbortError(error) || signal?.aborted) throw signal?.reason ?? error;
-      if (!isRetryable(policy, error) || failures > policy.limit) {
-        if (failures > policy.limit && isRetryable(policy, error)) {
-          throw new ClientError('ERR_RETRY_LIMIT', {
-            message: `the download gave up after ${failures} failed attempts: ${(error as Error).message}`,
-            cause: error,
-          });
-        }
-        throw error;
-      }
-      await sleep(retryDelay(policy, failures, error), signal);
-    }
-  }
-}
-
 function send(
   url: URL,
   agent: HttpAgent | HttpsAgent,
@@ -284,16 +246,13 @@ async function failure(response: IncomingMessage): Promise<ClientError> {
   } catch {
     // Not a JSON error body.
   }
-  const status = response.statusCode ?? 0;
-  const retryAfter = response.headers['retry-after'];
+  // The retry policy decides by status whether this is tried again.
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
   return new ClientError('ERR_HTTP_STATUS', {
     message,
-    status,
+    status: response.statusCode ?? 0,
     ...(serverCode === undefined ? {} : { serverCode }),
-    retryable: DEFAULT_RETRY_POLICY.statusCodes.includes(status),
-    ...(typeof retryAfter === 'string' && /^\d+$/.test(retryAfter)
-      ? { retryAfterMs: Number(retryAfter) * 1000 }
-      : {}),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 }
 
