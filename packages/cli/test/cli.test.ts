@@ -4,21 +4,10 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_FIELDS, DEFAULT_CONFIG } from '@ferry/server';
-import { run } from '../src/cli.ts';
 import { OPTIONS_BY_KEY, SERVE_OPTIONS } from '../src/options.ts';
+import { runCli } from './run-cli.ts';
 
-async function ferry(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: {},
-    cwd: process.cwd(),
-    exit: (status) => assert.fail(`exit(${status}) called`),
-  });
-  return { code, stdout, stderr };
-}
+const ferry = (...argv: string[]) => runCli(process.cwd(), ...argv);
 
 /** The lines of the help that describe one option: its flag line and the indented lines below it. */
 function helpBlock(help: string, flag: string): string {

@@ -12,26 +12,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createFerry, type Ferry } from '@ferry/server';
-import { run } from '../src/cli.ts';
+import { runCli as ferry } from './run-cli.ts';
 
 const MiB = 1024 * 1024;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-async function ferry(
-  cwd: string,
-  ...argv: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: {},
-    cwd,
-    exit: (status) => assert.fail(`exit(${status}) called`),
-  });
-  return { code, stdout, stderr };
-}
 
 describe('ferry download', () => {
   let server: Ferry;
