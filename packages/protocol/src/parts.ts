@@ -6,7 +6,7 @@
  * but the last between 5 MiB and 5 GiB. The last part holds what remains (it may be smaller, and is
  * empty only for an empty file, which has one empty part).
  */
-import { base64ToBytes, bytesToBase64, bytesToHex } from './base64.ts';
+import { base64ToBytes, bytesToBase64 } from './base64.ts';
 
 const MiB = 1024 * 1024;
 
@@ -92,13 +92,6 @@ export function parseSha256Digest(field: string): Uint8Array | undefined {
     return bytes;
   }
   return undefined;
-}
-
-/** Lower-case hex SHA-256, the form the JSON API uses for whole-file digests. */
-export const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-export function sha256DigestToHex(digest: Uint8Array): string {
-  return bytesToHex(digest);
 }
 
 // ---- Wire shapes (JSON bodies) ----

@@ -6,10 +6,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PART_LIMITS } from '@ferry/protocol';
+import { createFsDataStore } from '../src/stores/fs/fs-data-store.ts';
 import { type Reply, send, startServer, type TestServer } from './tus-helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -483,5 +486,51 @@ describe('parts API: namespaces', () => {
     });
     assert.equal(otherNamespace.deduplicated, false, 'dedup must not reveal that alice has this file');
     await assert.rejects(parts.status(mine.record.id, 'bob'), { code: 'ERR_NOT_FOUND' });
+  });
+});
+
+describe('parts API: a storage that cannot read files back', () => {
+  let server: TestServer;
+  let directory: string;
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'ferry-noread-'));
+    const fs = createFsDataStore({ directory, durability: 'none' });
+    // Everything but Downloadable (`stat`, `read`).
+    const store = {
+      kind: 'fs-without-reads',
+      create: fs.create.bind(fs),
+      getOffset: fs.getOffset.bind(fs),
+      append: fs.append.bind(fs),
+      finalize: fs.finalize.bind(fs),
+      remove: fs.remove.bind(fs),
+      putPart: fs.putPart.bind(fs),
+      completeParts: fs.completeParts.bind(fs),
+    };
+    server = await startServer({ dataStore: store });
+  });
+  after(async () => {
+    await server.stop();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('refuses to complete with a declared SHA-256 it cannot check, and completes without one', async () => {
+    const bytes = randomBytes(1000);
+    const post = (body: unknown) =>
+      send(`${server.url}/uploads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const declared = (await post({ size: bytes.length, sha256: sha256(bytes) })).json as { url: string };
+    const put = (url: string) =>
+      send(`${url}/parts/1`, { method: 'PUT', headers: { 'content-length': bytes.length }, body: bytes });
+    assert.equal((await put(declared.url)).status, 200);
+    const refused = await send(`${declared.url}/complete`, { method: 'POST' });
+    assert.equal(refused.status, 405);
+    assert.equal(((await send(declared.url)).json as { state: string }).state, 'uploading');
+
+    const plain = (await post({ size: bytes.length })).json as { url: string };
+    assert.equal((await put(plain.url)).status, 200);
+    assert.equal((await send(`${plain.url}/complete`, { method: 'POST' })).status, 200);
   });
 });

@@ -128,8 +128,8 @@ export function createRouter(options: RouterOptions): Router {
       return (
         path.startsWith(basePath) ||
         path === bareBase ||
-        path.startsWith(options.config.partsPath) ||
-        path === options.config.partsPath.slice(0, -1) ||
+        path.startsWith(partsPath) ||
+        path === bareParts ||
         path === '/healthz' ||
         path === '/readyz' ||
         path === '/metrics'

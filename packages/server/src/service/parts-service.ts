@@ -10,14 +10,7 @@
  * lock, so no part is being written while the file is checked and moved.
  */
 import { createHash } from 'node:crypto';
-import {
-  defaultPartSize,
-  partCountOf,
-  partRange,
-  partSizeProblem,
-  sha256DigestToHex,
-  UploadError,
-} from '@ferry/protocol';
+import { defaultPartSize, partCountOf, partRange, partSizeProblem, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
@@ -209,7 +202,7 @@ export class PartsService {
         const part: PartRecord = {
           n: input.n,
           size: end - start,
-          sha256: sha256DigestToHex(digest),
+          sha256: digest.toString('hex'),
           etag: result.etag ?? null,
           storedAt: this.#now(),
         };
@@ -271,6 +264,12 @@ export class PartsService {
       let sha256: string | null = null;
       if (declared.length > 0 || this.#config.hashUploads) {
         sha256 = await this.#hashStored(record, size, input.signal);
+        if (sha256 === null && declared.length > 0) {
+          // Never finish as "verified" what could not be checked.
+          throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
+            message: 'this storage cannot read files back, so it cannot verify a declared SHA-256',
+          });
+        }
         const wrong = declared.find((value) => value !== sha256);
         if (wrong !== undefined && sha256 !== null) {
           const error = new UploadError('ERR_SHA256_MISMATCH', {

@@ -6,7 +6,6 @@
 import { PassThrough } from 'node:stream';
 import { UploadError, type UploadEvent } from '@ferry/protocol';
 import type { HttpResponse } from '../../http/types.ts';
-import type { UploadRecord } from '../../meta/meta-store.ts';
 import type { UploadEventRecord, UploadEvents } from '../../service/upload-events.ts';
 
 const HEARTBEAT_MS = 15_000;
@@ -67,5 +66,3 @@ export async function openEventStream(options: EventStreamOptions): Promise<Http
 export function removedError(): UploadError {
   return new UploadError('ERR_NOT_FOUND', { message: 'the upload was deleted or expired' });
 }
-
-export type { UploadRecord };

@@ -74,7 +74,7 @@ export function createPartsProtocol(
       type: record.metadata[TYPE_KEY] ?? null,
       sha256: record.sha256,
       metadata: record.metadata,
-      finishedAt: iso(record.finishedAt) ?? iso(record.updatedAt) ?? '',
+      finishedAt: new Date(record.finishedAt ?? record.updatedAt).toISOString(),
     };
   }
 
