@@ -23,6 +23,7 @@ import { ClientError } from './errors.ts';
 import { RetryBudget, withRetry } from './retry.ts';
 import { runPool } from './scheduler.ts';
 import {
+  deleteRemote,
   isSuccess,
   parseJson,
   resolveUrl,
@@ -296,19 +297,7 @@ export function createPartsTransport(): Transport {
     },
 
     async terminate(context, remote) {
-      const budget = new RetryBudget(
-        { ...context.policy, limit: Math.min(context.policy.limit, 3) },
-        context.random,
-      );
-      await withRetry(
-        'DELETE',
-        async () => {
-          const answer = await send(context, { method: 'DELETE', url: remote.url });
-          if (isSuccess(answer) || answer.status === 404 || answer.status === 410) return;
-          throw responseError(answer, 'DELETE');
-        },
-        { budget, signal: context.signal, onRetry: context.onRetry },
-      );
+      await deleteRemote(context, remote.url);
     },
   };
 }

@@ -8,7 +8,7 @@ import { ClientError } from './errors.ts';
 import type { ChunkPlanner } from './planner.ts';
 import type { ProgressTracker } from './progress.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { parseRetryAfter, type RetryEvent, type RetryPolicy } from './retry.ts';
+import { parseRetryAfter, RetryBudget, type RetryEvent, type RetryPolicy, withRetry } from './retry.ts';
 import type { ConcurrencyController } from './scheduler.ts';
 import type { Hasher, HttpClient, HttpRequest, HttpResponse, Protocol, UploadSource } from './seams.ts';
 
@@ -102,6 +102,30 @@ export function send(
     timeoutMs: hasBody ? 0 : context.requestTimeoutMs,
     ...(hasBody && context.rateLimiter !== undefined ? { rateLimiter: context.rateLimiter } : {}),
   });
+}
+
+/**
+ * Deletes the upload at `url` (cancel). A 404 or 410 means it is already gone, which is what was
+ * wanted. Retried a few times at most: a cancel should not keep the caller waiting long.
+ */
+export async function deleteRemote(
+  context: TransportContext,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  const budget = new RetryBudget(
+    { ...context.policy, limit: Math.min(context.policy.limit, 3) },
+    context.random,
+  );
+  await withRetry(
+    'DELETE',
+    async () => {
+      const answer = await send(context, { method: 'DELETE', url, headers });
+      if (isSuccess(answer) || answer.status === 404 || answer.status === 410) return;
+      throw responseError(answer, 'DELETE');
+    },
+    { budget, signal: context.signal, onRetry: context.onRetry },
+  );
 }
 
 export function isSuccess(response: HttpResponse): boolean {

@@ -17,6 +17,7 @@ import type { Flight } from './progress.ts';
 import { RetryBudget, sleep, withRetry } from './retry.ts';
 import type { HttpResponse } from './seams.ts';
 import {
+  deleteRemote,
   idOfUrl,
   isSuccess,
   type RemoteUpload,
@@ -261,23 +262,7 @@ export function createTusTransport(): Transport {
     },
 
     async terminate(context, remote) {
-      const budget = new RetryBudget(
-        { ...context.policy, limit: Math.min(context.policy.limit, 3) },
-        context.random,
-      );
-      await withRetry(
-        'DELETE',
-        async () => {
-          const answer = await send(context, {
-            method: 'DELETE',
-            url: remote.url,
-            headers: { 'tus-resumable': TUS_VERSION },
-          });
-          if (isSuccess(answer) || answer.status === 404 || answer.status === 410) return;
-          throw responseError(answer, 'DELETE');
-        },
-        { budget, signal: context.signal, onRetry: context.onRetry },
-      );
+      await deleteRemote(context, remote.url, { 'tus-resumable': TUS_VERSION });
     },
   };
 }
