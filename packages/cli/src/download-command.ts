@@ -5,7 +5,8 @@
  */
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError, downloadFile } from '@ferry/client';
+import { describeError } from '@ferry/client';
+import { downloadFile } from '@ferry/client/node';
 import { createProgressWriter, outputModeOf } from './progress-line.ts';
 import type { ServeIo } from './serve.ts';
 import { parseQuantity, UnitError } from './units.ts';

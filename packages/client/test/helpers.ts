@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createFerry, type Ferry, type FerryOptions } from '@ferry/server';
 import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
-import { createFileResumeStore, type FileResumeStore } from '../src/index.ts';
+import { createFileResumeStore, type FileResumeStore } from '../src/node-api.ts';
 
 export const MiB = 1024 * 1024;
 

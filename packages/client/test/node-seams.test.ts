@@ -7,15 +7,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { BytesSource, type ClientError } from '../src/index.ts';
 import {
-  BytesSource,
-  type ClientError,
   createNodeHasher,
   createNodeHttpClient,
   NodeFileSource,
   openNodeSource,
   StreamSource,
-} from '../src/index.ts';
+} from '../src/node-api.ts';
 import { MiB, makeTempDir, sha256 } from './helpers.ts';
 
 const request = (url: string, overrides: object = {}) => ({

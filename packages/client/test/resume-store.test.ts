@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createFileResumeStore, defaultResumeStorePath, type ResumeEntry, resumeKey } from '../src/index.ts';
+import { type ResumeEntry, resumeKey } from '../src/index.ts';
+import { createFileResumeStore, defaultResumeStorePath } from '../src/node-api.ts';
 import { makeTempDir } from './helpers.ts';
 
 function entry(overrides: Partial<ResumeEntry> = {}): ResumeEntry {
@@ -73,7 +74,7 @@ describe('createFileResumeStore', () => {
     // All writers start at the same moment, so their read-modify-write cycles overlap.
     const startAt = Date.now() + 1500;
     const script = (who: string) => `
-      import { createFileResumeStore } from '@ferry/client';
+      import { createFileResumeStore } from '@ferry/client/node';
       const store = createFileResumeStore({ path: ${JSON.stringify(path)} });
       await new Promise((resolve) => setTimeout(resolve, ${startAt} - Date.now()));
       for (let i = 0; i < 30; i++) {

@@ -3,6 +3,7 @@
  * a browser's APIs; an entry point injects these four: how bytes are read, how requests are sent,
  * where resume state is kept, how SHA-256 is computed.
  */
+import { ClientError } from './errors.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
 // ---- HTTP ----
@@ -42,6 +43,16 @@ export interface HttpClient {
   close(): void;
 }
 
+/** What the HTTP seams say when a request moved no byte for too long, or got no answer in time. */
+export function requestGaveUp(code: 'ERR_STALLED' | 'ERR_TIMEOUT', request: HttpRequest): ClientError {
+  return new ClientError(code, {
+    message:
+      code === 'ERR_STALLED'
+        ? `${request.method} ${request.url}: no byte moved for ${request.stallTimeoutMs} ms`
+        : `${request.method} ${request.url}: no answer within ${request.timeoutMs} ms`,
+  });
+}
+
 // ---- Sources ----
 
 export interface UploadSource {
@@ -66,6 +77,11 @@ export interface UploadSource {
   suspend?(): Promise<void>;
   /** The upload ended (done or cancelled): free everything. */
   close(): Promise<void>;
+  /**
+   * The `Blob`/`File` behind the source, when there is one: a browser keeps small ones with the
+   * resume state so an upload continues after a reload without the user picking the file again.
+   */
+  readonly file?: Blob;
 }
 
 // ---- Hashing ----
@@ -81,7 +97,8 @@ export interface Hasher {
   hashSource(source: UploadSource, signal: AbortSignal): Promise<string>;
   /** SHA-256 of one chunk or part (32 bytes). */
   digest(bytes: Uint8Array): Promise<Uint8Array>;
-  incremental(): IncrementalSha256;
+  /** A running SHA-256, for streams of unknown length; platforms without such sources leave it out. */
+  incremental?(): IncrementalSha256;
 }
 
 // ---- Resume state ----
@@ -108,8 +125,32 @@ export interface ResumeEntry {
 export interface ResumeStore {
   get(key: string): Promise<ResumeEntry | undefined>;
   set(key: string, entry: ResumeEntry): Promise<void>;
+  /** Forgets the entry and the file kept with it. */
   remove(key: string): Promise<void>;
   list(): Promise<{ key: string; entry: ResumeEntry }[]>;
+  /** Keeps the file's bytes with the entry (stores that can hold a `Blob`: IndexedDB). Optional. */
+  keepFile?(key: string, file: Blob): Promise<void>;
+  /** The file kept with the entry, if any. */
+  keptFile?(key: string): Promise<Blob | undefined>;
+}
+
+/** An unfinished upload found in a resume store (`findResumableUploads`). */
+export interface ResumableUpload {
+  key: string;
+  entry: ResumeEntry;
+  /**
+   * The file, when the store kept it (a browser keeps files up to `keepFilesUpTo`): pass it as
+   * `source` with the entry's `endpoint`, `protocol` and `name` to continue. Otherwise the user picks
+   * the file again and the upload is re-attached by its SHA-256.
+   */
+  file: Blob | undefined;
+}
+
+/** Whether the network is up, and news when that changes (browsers: `navigator.onLine` and its events). */
+export interface Connectivity {
+  online(): boolean;
+  /** Calls `listener` on every change; returns the unsubscribe function. */
+  subscribe(listener: (online: boolean) => void): () => void;
 }
 
 /** The key of an upload in a resume store: the same file to the same endpoint over the same protocol. */
@@ -126,4 +167,8 @@ export interface Platform {
   openSource(input: unknown, hasher: Hasher): Promise<UploadSource>;
   /** The resume store used when the options name none; `undefined` when the platform has none. */
   defaultResumeStore(): ResumeStore | undefined;
+  /** Present where the platform knows: uploads pause while offline and resume when back online. */
+  connectivity?: Connectivity;
+  /** Default of `keepFilesUpTo` (bytes); 0 where the default store cannot keep files. */
+  keepFilesUpTo: number;
 }

@@ -49,8 +49,15 @@ export interface UploadOptions {
   retry?: RetryPolicyOptions;
   /** Cap on the send rate, bytes per second, or a limiter shared with other uploads. Default none. */
   limitRate?: number | RateLimiter;
-  /** Where resume state is kept; `false` for none. Default: the platform's (Node: a JSON file). */
+  /** Where resume state is kept; `false` for none. Default: the platform's (Node: a JSON file; browsers: IndexedDB). */
   resumeStore?: ResumeStore | false;
+  /**
+   * A `Blob`/`File` source up to this many bytes is kept in the resume store (when it can hold one:
+   * IndexedDB), so the upload continues after a reload or a browser restart without the user picking
+   * the file again; larger ones are re-attached when picked again. 0 keeps none. Default: browsers
+   * 64 MiB, Node 0.
+   */
+  keepFilesUpTo?: number;
   /** Extra request headers (e.g. `Authorization`). */
   headers?: Record<string, string>;
   /** Aborting it stops the upload like `pause()` and rejects `start()`; the upload stays resumable. */
@@ -70,6 +77,8 @@ export interface UploadOptions {
 export interface StateEvent {
   state: UploadState;
   previous: UploadState;
+  /** `paused` because the network went away (browsers); the upload resumes by itself when it is back. */
+  offline: boolean;
 }
 
 export interface CreatedEvent {
@@ -106,12 +115,14 @@ export interface Upload {
   readonly progress: UploadProgress;
   /** The upload's URL on the server, once created or found in the resume store. */
   readonly uploadUrl: string | undefined;
+  /** Paused by the platform because the network is gone; it resumes by itself when it is back. */
+  readonly pausedOffline: boolean;
   on<Name extends keyof UploadEvents>(name: Name, listener: (event: UploadEvents[Name]) => void): () => void;
   /** Starts (or, after a failure, retries) the upload; resolves when the server has the whole file. */
   start(): Promise<UploadResult>;
-  /** Stops every request; what the server confirmed is kept. */
+  /** Stops every request; what the server confirmed is kept. It stays paused, even when back online. */
   pause(): void;
-  /** Continues a paused upload from what the server has. */
+  /** Continues a paused upload from what the server has (also one paused while offline). */
   resume(): void;
   /** Stops the upload, deletes it on the server and forgets it; `start()` rejects with `ERR_CANCELLED`. */
   cancel(): Promise<void>;
@@ -155,6 +166,8 @@ class UploadImpl implements Upload {
   #run: AbortController | undefined;
   #result = deferred<UploadResult>();
   #started = false;
+  #pausedOffline = false;
+  #unsubscribeConnectivity: (() => void) | undefined;
 
   constructor(platform: Platform, options: UploadOptions) {
     this.#platform = platform;
@@ -177,7 +190,9 @@ class UploadImpl implements Upload {
       options.resumeStore === false ? undefined : (options.resumeStore ?? platform.defaultResumeStore());
     this.#rateLimiter =
       typeof options.limitRate === 'number' ? createRateLimiter(options.limitRate) : options.limitRate;
-    this.#machine = new StateMachine((state, previous) => this.#events.emit('state', { state, previous }));
+    this.#machine = new StateMachine((state, previous) =>
+      this.#events.emit('state', { state, previous, offline: state === 'paused' && this.#pausedOffline }),
+    );
     options.signal?.addEventListener('abort', () => this.#abortByCaller(), { once: true });
   }
 
@@ -202,6 +217,10 @@ class UploadImpl implements Upload {
     return this.#remote?.url;
   }
 
+  get pausedOffline(): boolean {
+    return this.#pausedOffline && this.#machine.state === 'paused';
+  }
+
   on<Name extends keyof UploadEvents>(name: Name, listener: (event: UploadEvents[Name]) => void): () => void {
     return this.#events.on(name, listener);
   }
@@ -214,14 +233,24 @@ class UploadImpl implements Upload {
     } else if (!this.#started) {
       this.#started = true;
       if (this.#options.signal?.aborted) this.#abortByCaller();
-      else this.#launch();
+      else {
+        this.#watchConnectivity();
+        this.#launch();
+        if (this.#platform.connectivity?.online() === false) this.#pause(true);
+      }
     }
     return this.#result.promise;
   }
 
   pause(): void {
+    this.#pause(false);
+  }
+
+  #pause(offline: boolean): void {
     const state = this.#machine.state;
+    if (state === 'paused' && !offline) this.#pausedOffline = false;
     if (state !== 'creating' && state !== 'uploading' && state !== 'completing') return;
+    this.#pausedOffline = offline;
     this.#machine.set('paused');
     this.#run?.abort(PAUSE);
     this.#progress?.flush();
@@ -229,13 +258,29 @@ class UploadImpl implements Upload {
   }
 
   resume(): void {
-    if (this.#machine.state === 'paused') this.#launch();
+    if (this.#machine.state !== 'paused') return;
+    this.#pausedOffline = false;
+    this.#launch();
+  }
+
+  /** Offline: pause (as `pausedOffline`); back online: resume what the network paused, nothing else. */
+  #watchConnectivity(): void {
+    this.#unsubscribeConnectivity = this.#platform.connectivity?.subscribe((online) => {
+      if (!online) this.#pause(true);
+      else if (this.#pausedOffline && this.#machine.state === 'paused') this.resume();
+    });
+  }
+
+  #stopWatching(): void {
+    this.#unsubscribeConnectivity?.();
+    this.#unsubscribeConnectivity = undefined;
   }
 
   async cancel(): Promise<void> {
     const state = this.#machine.state;
     if (state === 'done' || state === 'cancelled') return;
     this.#machine.set('cancelled');
+    this.#stopWatching();
     this.#run?.abort(CANCEL);
     this.#life.abort(CANCEL);
     this.#progress?.dispose();
@@ -269,6 +314,7 @@ class UploadImpl implements Upload {
     void this.#execute(run.signal).then(
       (result) => {
         if (this.#run !== run) return;
+        this.#stopWatching();
         this.#machine.set('done');
         this.#progress?.flush();
         this.#progress?.dispose();
@@ -386,6 +432,8 @@ class UploadImpl implements Upload {
           ...(entry.partSize !== undefined ? { partSize: entry.partSize } : {}),
         };
         this.#events.emit('resumed', { url: entry.uploadUrl });
+        // Picked again after a reload: keep it now, so the next reload needs no picking.
+        if ((await this.#resumeStore?.keptFile?.(key)) === undefined) await this.#keepFile(key);
         return;
       }
     }
@@ -405,7 +453,17 @@ class UploadImpl implements Upload {
         ...(remote.expiresAt !== undefined ? { expiresAt: remote.expiresAt } : {}),
       };
       await this.#resumeStore?.set(key, entry);
+      await this.#keepFile(key);
     }
+  }
+
+  /** Keeps a small enough `Blob` source with its resume entry, where the store can. */
+  async #keepFile(key: string): Promise<void> {
+    const file = this.#source?.file;
+    const limit = this.#options.keepFilesUpTo ?? this.#platform.keepFilesUpTo;
+    if (file === undefined || file.size > limit || this.#resumeStore?.keepFile === undefined) return;
+    // Best effort: a full quota leaves the upload resumable by picking the file again.
+    await this.#resumeStore.keepFile(key, file).catch(() => {});
   }
 
   async #forget(): Promise<void> {

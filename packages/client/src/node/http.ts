@@ -8,7 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ClientError } from '../core/errors.ts';
-import type { HttpClient, HttpRequest, HttpResponse } from '../core/seams.ts';
+import { type HttpClient, type HttpRequest, type HttpResponse, requestGaveUp } from '../core/seams.ts';
 
 /** Bytes per write: small enough for smooth progress and rate limiting, large enough to be cheap. */
 const SLICE_BYTES = 256 * 1024;
@@ -70,21 +70,13 @@ function send(
     signal.addEventListener('abort', onAbort, { once: true });
 
     const stall = setTimeout(() => {
-      finish(
-        new ClientError('ERR_STALLED', {
-          message: `${request.method} ${request.url}: no byte moved for ${request.stallTimeoutMs} ms`,
-        }),
-      );
+      finish(requestGaveUp('ERR_STALLED', request));
     }, request.stallTimeoutMs);
     const moved = () => stall.refresh();
     const deadline =
       request.timeoutMs > 0
         ? setTimeout(() => {
-            finish(
-              new ClientError('ERR_TIMEOUT', {
-                message: `${request.method} ${request.url}: no answer within ${request.timeoutMs} ms`,
-              }),
-            );
+            finish(requestGaveUp('ERR_TIMEOUT', request));
           }, request.timeoutMs)
         : undefined;
 

@@ -19,5 +19,7 @@ export function nodePlatform(): Platform {
       sharedStore ??= createFileResumeStore();
       return sharedStore;
     },
+    // A JSON file cannot hold a file's bytes; a path is read again anyway.
+    keepFilesUpTo: 0,
   };
 }

@@ -1,13 +1,15 @@
 /**
  * Node sources: a file path (positional reads of just the bytes a request needs; the file is never
- * loaded whole), bytes in memory (`Buffer`/`Uint8Array`, sliced without copying) and a stream of
- * unknown length (`Readable` or any async iterable of bytes; at most one chunk plus one stream read
- * is buffered, and its SHA-256 is computed as the bytes pass).
+ * loaded whole) and a stream of unknown length (`Readable` or any async iterable of bytes; at most
+ * one chunk plus one stream read is buffered, and its SHA-256 is computed as the bytes pass). Bytes
+ * and Blobs are the sources every platform has (core/sources.ts).
  */
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ClientError, isClientError } from '../core/errors.ts';
 import type { Hasher, IncrementalSha256, UploadSource } from '../core/seams.ts';
+import { openCommonSource } from '../core/sources.ts';
 
 function unreadable(path: string, cause: unknown, why?: string): ClientError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
@@ -101,27 +103,6 @@ export class NodeFileSource implements UploadSource {
     this.#handle = undefined;
     if (pending !== undefined) await (await pending.catch(() => undefined))?.close();
   }
-}
-
-/** Bytes in memory; reads are views, not copies. */
-export class BytesSource implements UploadSource {
-  readonly size: number;
-  readonly name = undefined;
-  readonly streamedSha256 = undefined;
-  readonly bytes: Uint8Array;
-
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-    this.size = bytes.length;
-  }
-
-  async read(start: number, end: number): Promise<Uint8Array> {
-    return this.bytes.subarray(start, Math.min(end, this.size));
-  }
-
-  release(): void {}
-
-  async close(): Promise<void> {}
 }
 
 /**
@@ -233,28 +214,18 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   );
 }
 
-function isUploadSource(value: unknown): value is UploadSource {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as UploadSource).read === 'function' &&
-    typeof (value as UploadSource).release === 'function' &&
-    typeof (value as UploadSource).close === 'function'
-  );
-}
-
-/** What Node accepts as `source`: a path, bytes, a Readable / async iterable of bytes, or an UploadSource. */
+/** What Node accepts as `source`: a path, bytes, a Blob/File, a Readable / async iterable of bytes, or an UploadSource. */
 export async function openNodeSource(input: unknown, hasher: Hasher): Promise<UploadSource> {
   if (typeof input === 'string') return NodeFileSource.open(input);
-  if (input instanceof URL && input.protocol === 'file:') return NodeFileSource.open(input.pathname);
-  if (input instanceof Uint8Array) return new BytesSource(input);
-  if (input instanceof ArrayBuffer) return new BytesSource(new Uint8Array(input));
-  if (isUploadSource(input)) return input;
-  if (isAsyncIterable(input)) {
+  if (input instanceof URL && input.protocol === 'file:') return NodeFileSource.open(fileURLToPath(input));
+  const common = openCommonSource(input);
+  if (common !== undefined) return common;
+  if (isAsyncIterable(input) && hasher.incremental !== undefined) {
     const destroy = (input as { destroy?: () => void }).destroy;
     return new StreamSource(input, hasher.incremental(), () => destroy?.call(input));
   }
   throw new ClientError('ERR_INVALID_OPTIONS', {
-    message: 'source must be a file path, a Buffer/Uint8Array, a Readable stream or an UploadSource',
+    message:
+      'source must be a file path, a Buffer/Uint8Array, a Blob/File, a Readable stream or an UploadSource',
   });
 }

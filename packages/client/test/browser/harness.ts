@@ -1,0 +1,137 @@
+/**
+ * A real Chromium (Debian's, driven by playwright-core) on a page that loads the browser build of
+ * the client, bundled by esbuild exactly as an app's bundler would (the hashing worker is its own
+ * file next to the script). The page is served from one origin and Ferry from another, so every
+ * request is a real cross-origin one.
+ *
+ * Chromium is found at `FERRY_CHROMIUM` or /usr/bin/chromium. Without it the browser tests are
+ * skipped, except when `FERRY_REQUIRE_SERVICES=1` (CI), where they fail.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+export const chromiumPath = process.env['FERRY_CHROMIUM'] ?? '/usr/bin/chromium';
+
+/** `undefined` when the browser tests can run; else why they are skipped. */
+export function browserSkipReason(): string | undefined {
+  if (existsSync(chromiumPath)) return undefined;
+  const why = `no Chromium at ${chromiumPath} (apt-get install chromium, or set FERRY_CHROMIUM)`;
+  if (process.env['FERRY_REQUIRE_SERVICES'] === '1') throw new Error(why);
+  return why;
+}
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const clientRoot = join(here, '..', '..');
+
+/** Bundles the page script and the hashing worker into `dir`. */
+async function bundle(dir: string): Promise<void> {
+  const common = {
+    bundle: true,
+    format: 'esm' as const,
+    platform: 'browser' as const,
+    target: 'chrome120',
+    conditions: ['ferry-source', 'browser'],
+    logLevel: 'error' as const,
+    sourcemap: 'inline' as const,
+  };
+  await build({ ...common, entryPoints: [join(here, 'page-entry.ts')], outfile: join(dir, 'client.js') });
+  await build({
+    ...common,
+    entryPoints: [join(clientRoot, 'src', 'browser', 'hash-worker.ts')],
+    outfile: join(dir, 'hash-worker.js'),
+  });
+}
+
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ferry client test</title></head>
+<body><input type="file" id="file" aria-label="file">
+<script type="module" src="/assets/client.js"></script></body></html>`;
+
+export interface PageServer {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves the test page and the bundle; `assetsDir` holds client.js and hash-worker.js. */
+async function servePage(assetsDir: string): Promise<PageServer> {
+  const server: Server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+      return;
+    }
+    const asset = /^\/assets\/([a-z-]+\.js)$/.exec(path)?.[1];
+    if (asset !== undefined) {
+      try {
+        const body = await readFile(join(assetsDir, asset));
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+        return;
+      } catch {}
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface BrowserHarness {
+  /** Origin of the test page. */
+  origin: string;
+  /** Starts Chromium on `profileDir` (a new one when omitted) and opens the page. */
+  open(profileDir?: string): Promise<{ context: BrowserContext; page: Page; profileDir: string }>;
+  close(): Promise<void>;
+}
+
+export async function startBrowserHarness(): Promise<BrowserHarness> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-browser-'));
+  await bundle(join(dir, 'assets'));
+  const pages = await servePage(join(dir, 'assets'));
+  const contexts = new Set<BrowserContext>();
+  return {
+    origin: pages.origin,
+    async open(profileDir) {
+      const profile = profileDir ?? (await mkdtemp(join(dir, 'profile-')));
+      // A persistent profile: IndexedDB survives closing the browser, as it does for a user.
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: chromiumPath,
+        headless: true,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+      contexts.add(context);
+      context.on('close', () => contexts.delete(context));
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(`${pages.origin}/`);
+      await page.waitForFunction(() => 'ferry' in globalThis);
+      return { context, page, profileDir: profile };
+    },
+    async close() {
+      await Promise.all([...contexts].map((context) => context.close().catch(() => {})));
+      await pages.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
