@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { BytesSource, type ClientError } from '../src/index.ts';
+import { BlobSource, BytesSource, type ClientError } from '../src/index.ts';
 import {
   createNodeHasher,
   createNodeHttpClient,
@@ -156,6 +156,35 @@ describe('Node sources and hasher', () => {
     });
     const source = await openNodeSource(failing, hasher);
     await assert.rejects(source.read(0, 10), { code: 'ERR_SOURCE_UNREADABLE' });
+  });
+
+  it('a Blob or File is read by slices, named by the File, and hashed whole', async () => {
+    const bytes = randomBytes(5 * MiB + 9);
+    const file = new File([bytes], 'photo.jpg');
+    const source = await openNodeSource(file, hasher);
+    assert.ok(source instanceof BlobSource);
+    assert.equal(source.name, 'photo.jpg');
+    assert.equal(source.size, bytes.length);
+    assert.equal(source.file, file);
+    assert.deepEqual(Buffer.from(await source.read(MiB, 2 * MiB + 1)), bytes.subarray(MiB, 2 * MiB + 1));
+    assert.equal(await hasher.hashSource(source, new AbortController().signal), sha256(bytes));
+    assert.equal((await openNodeSource(new Blob([bytes]), hasher)).name, undefined);
+  });
+
+  it('a Blob that can no longer be read is ERR_SOURCE_UNREADABLE, naming it and asking to re-select it', async () => {
+    // What a browser does with a picked file that changed on disk.
+    const gone = new File(['x'], 'report.pdf');
+    gone.slice = () => {
+      const blob = new Blob(['x']);
+      blob.arrayBuffer = () => Promise.reject(new DOMException('the file changed', 'NotReadableError'));
+      return blob;
+    };
+    const source = await openNodeSource(gone, hasher);
+    await assert.rejects(source.read(0, 1), (error: ClientError) => {
+      assert.equal(error.code, 'ERR_SOURCE_UNREADABLE');
+      assert.match(error.message, /report\.pdf .*NotReadableError.*re-select the file/);
+      return true;
+    });
   });
 
   it('anything else is refused with ERR_INVALID_OPTIONS', async () => {
