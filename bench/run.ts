@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runClientSection } from './lib/client-bench.ts';
 import { type LoadClient, startLoadClient } from './lib/client-handle.ts';
 import { type BenchOptions, parseOptions, usage } from './lib/options.ts';
 import { startMeter } from './lib/proc.ts';
@@ -235,7 +236,8 @@ async function main(): Promise<number> {
   if (!ferry.available) log(`Ferry: ${ferry.reason}; its rows are reported as unavailable.`);
   const allDefs = serverDefs(ferry);
   const defs = options.servers.map((id) => allDefs[id]);
-  const client = await startLoadClient(options.sliceSize);
+  const serverSections = options.sections.some((section) => section !== 'CLIENT');
+  const client = serverSections ? await startLoadClient(options.sliceSize) : undefined;
   const result: BenchResult = {
     environment: {
       date: new Date().toISOString().slice(0, 16).replace('T', ' '),
@@ -253,18 +255,30 @@ async function main(): Promise<number> {
     workloads: [],
     memory: [],
   };
-  try {
-    for (const workload of workloads({ w1Size: options.w1Size })) {
-      if (!options.sections.includes(workload.id)) continue;
-      log(`\n${workload.id}: ${workload.title}`);
-      result.workloads.push(await runWorkload(workload, defs, client, options, ferry));
+  if (client !== undefined) {
+    try {
+      for (const workload of workloads({ w1Size: options.w1Size })) {
+        if (!options.sections.includes(workload.id)) continue;
+        log(`\n${workload.id}: ${workload.title}`);
+        result.workloads.push(await runWorkload(workload, defs, client, options, ferry));
+      }
+      if (options.sections.includes('MEM') && defs.some((d) => d.ferry)) {
+        log('\nMEM: peak RSS for one 256 MiB and one 4 GiB single-PATCH upload');
+        result.memory = await runMemory(defs, client, ferry, options.runs);
+      }
+    } finally {
+      client.close();
     }
-    if (options.sections.includes('MEM') && defs.some((d) => d.ferry)) {
-      log('\nMEM: peak RSS for one 256 MiB and one 4 GiB single-PATCH upload');
-      result.memory = await runMemory(defs, client, ferry, options.runs);
-    }
-  } finally {
-    client.close();
+  }
+  if (options.sections.includes('CLIENT')) {
+    log('\nCLIENT: upload clients side by side, on loopback and over an emulated long link');
+    result.client = await runClientSection({
+      size: options.clientSize,
+      runs: options.clientRuns,
+      tempDir: tempRoot,
+      ferry,
+      log,
+    });
   }
   result.environment.durationSeconds = (performance.now() - started) / 1000;
   const report = renderReport(result);

@@ -1,11 +1,12 @@
 // Command-line options of `npm run bench -- ...`.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { LinkId } from './results.ts';
 import { repoRoot, type ServerId, serverIds } from './servers.ts';
 import { GiB, MiB, type WorkloadId } from './workloads.ts';
 
-export type Section = WorkloadId | 'MEM';
-const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM'];
+export type Section = WorkloadId | 'MEM' | 'CLIENT';
+const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM', 'CLIENT'];
 
 export interface BenchOptions {
   runs: number;
@@ -18,20 +19,30 @@ export interface BenchOptions {
   sliceSize: number;
   /** Runs during which other processes used more of the CPU than this share are repeated. */
   maxOtherLoad: number;
+  /** Bytes of the client section's file: 1 GiB, or 256 MiB with --quick. */
+  clientSize: number;
+  /** Runs per client in the client section, per link. */
+  clientRuns: Record<LinkId, number>;
   out: string;
 }
 
 export const usage = `Usage: npm run bench -- [options]
 
   --runs N           measured runs per server and workload (default 3, at least 1)
-  --only LIST        sections to run, comma-separated: W1,W2,W3,W4,MEM (default: all)
+  --only LIST        sections to run, comma-separated: W1,W2,W3,W4,MEM,CLIENT (default: all;
+                     case does not matter: --only client)
   --servers LIST     servers, comma-separated: ferry, ferry-sha256, tus, node-discard, node-fs
                      (aliases: hash = ferry-sha256, discard = node-discard, fs = node-fs; default: all)
   --quick            smoke test: 1 run of W1 with a 256 MiB upload (unless --only/--runs say otherwise)
   --slice BYTES      largest body slice the client writes at once, 65536..1048576 (default 1048576)
   --max-other-load P  a run during which other processes used more than P % of the CPU is not
                      counted when clean runs exist, and is repeated while time allows (default 25; 100 = off)
-  --out FILE         where the markdown report goes (default bench/results/latest.md)
+  --client-size SIZE file size of the client section: bytes or a unit, e.g. 256MiB, 1GiB
+                     (default 1GiB; 256MiB with --quick)
+  --client-runs N    runs per client in the client section, on each link (default: 3 on loopback,
+                     1 on the emulated long link)
+  --out FILE         where the markdown report goes (default bench/results/latest.md;
+                     bench/results/client.md when the client section runs alone)
   --help             this text
 `;
 
@@ -70,7 +81,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       quick: { type: 'boolean', default: false },
       slice: { type: 'string', default: String(MiB) },
       'max-other-load': { type: 'string', default: '25' },
-      out: { type: 'string', default: 'bench/results/latest.md' },
+      'client-size': { type: 'string' },
+      'client-runs': { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -87,10 +100,25 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     throw new Error(`--max-other-load must be a percentage 0..100, got ${values['max-other-load']}`);
   }
   const defaultSections: Section[] = values.quick ? ['W1'] : [...sections];
+  const chosen =
+    values.only === undefined ? defaultSections : list(values.only.toUpperCase(), sections, '--only');
+  const clientSize =
+    values['client-size'] === undefined ? (values.quick ? 256 * MiB : GiB) : parseSize(values['client-size']);
+  if (!(clientSize >= MiB && clientSize <= 64 * GiB)) {
+    throw new Error(`--client-size must be between 1 MiB and 64 GiB, got ${values['client-size']}`);
+  }
+  let clientRuns: Record<LinkId, number> = { loopback: 3, 'long-link': 1 };
+  if (values['client-runs'] !== undefined) {
+    const n = Number(values['client-runs']);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--client-runs must be a whole number ≥ 1, got ${values['client-runs']}`);
+    clientRuns = { loopback: n, 'long-link': n };
+  }
+  const clientOnly = chosen.length === 1 && chosen[0] === 'CLIENT';
+  const out = values.out ?? (clientOnly ? 'bench/results/client.md' : 'bench/results/latest.md');
   return {
     runs,
-    sections:
-      values.only === undefined ? defaultSections : list(values.only.toUpperCase(), sections, '--only'),
+    sections: chosen,
     servers:
       values.servers === undefined
         ? [...serverIds]
@@ -99,6 +127,32 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     w1Size: values.quick ? 256 * MiB : GiB,
     sliceSize,
     maxOtherLoad: maxOtherLoad / 100,
-    out: path.resolve(repoRoot, values.out),
+    clientSize,
+    clientRuns,
+    out: path.resolve(repoRoot, out),
   };
+}
+
+const units: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: MiB,
+  gib: GiB,
+  k: 1024,
+  m: MiB,
+  g: GiB,
+};
+
+/** `268435456`, `256MiB`, `1GiB`, `500MB` (powers of 1000), `1.5GiB`: a whole number of bytes. */
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match === null ? undefined : units[match[2]!.toLowerCase()];
+  if (match === null || unit === undefined) {
+    throw new Error(`not a size: "${text}" (use bytes or a unit: KiB, MiB, GiB, kB, MB, GB)`);
+  }
+  return Math.round(Number(match[1]) * unit);
 }

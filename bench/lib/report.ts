@@ -1,4 +1,5 @@
 // Renders the results as markdown: targets first, then one table per workload, ratios, memory.
+import { clientFailureLines, renderClientSection } from './client-report.ts';
 import type { BenchResult, Cell, MemoryResult, RunSample, WorkloadResult } from './results.ts';
 import { goodSamples, usedSamples } from './results.ts';
 import type { ServerId } from './servers.ts';
@@ -212,17 +213,24 @@ function failureLines(result: BenchResult): string[] {
 
 export function renderReport(result: BenchResult): string {
   const env = result.environment;
-  const failures = failureLines(result);
+  const failures = [
+    ...failureLines(result),
+    ...(result.client === undefined ? [] : clientFailureLines(result.client)),
+  ];
+  const serverSections = result.workloads.length > 0 || result.memory.length > 0;
   const lines = [
     '# Ferry benchmark results',
     '',
     `${env.date} · commit ${env.commit} · Node ${env.node} · ${env.cpu}, ${env.cores} cores, ${env.memoryGiB} GiB · ` +
-      `load average ${env.loadAverage} at start · ${env.runs} measured run(s) per cell · ` +
+      `load average ${env.loadAverage} at start · ` +
+      (serverSections ? `${env.runs} measured run(s) per cell · ` : '') +
       `${Math.round(env.durationSeconds)} s in all`,
     '',
-    `Command: \`${env.command}\`. How to read this: docs/benchmarks.md. MB = 10^6 bytes; RSS in MiB. ` +
-      `Runs during which other processes used more than ${share(env.maxOtherLoad)} of the CPU are repeated ` +
-      'and left out whenever an undisturbed run exists ("runs used").',
+    `Command: \`${env.command}\`. How to read this: docs/benchmarks.md. MB = 10^6 bytes; RSS in MiB.` +
+      (serverSections
+        ? ` Runs during which other processes used more than ${share(env.maxOtherLoad)} of the CPU are repeated ` +
+          'and left out whenever an undisturbed run exists ("runs used").'
+        : ''),
     '',
   ];
   if (failures.length > 0) lines.push('## FAILURES', '', ...failures, '');
@@ -253,5 +261,6 @@ export function renderReport(result: BenchResult): string {
       '',
     );
   }
+  if (result.client !== undefined) lines.push(...renderClientSection(result.client));
   return `${lines.join('\n').trimEnd()}\n`;
 }

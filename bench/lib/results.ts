@@ -1,4 +1,5 @@
 // What the harness records, run by run, for the report.
+import type { ClientKind } from '../client/upload-client.ts';
 import type { ServerId } from './servers.ts';
 import type { Workload } from './workloads.ts';
 
@@ -67,6 +68,73 @@ export interface BenchResult {
   environment: BenchEnvironment;
   workloads: WorkloadResult[];
   memory: MemoryResult[];
+  /** The client section, when it ran. */
+  client?: ClientSectionResult;
+}
+
+/** The client section: plain loopback, and the long link the fault proxy emulates. */
+export type LinkId = 'loopback' | 'long-link';
+
+/** One upload of the client section: one client process, one fresh server. */
+export interface ClientSample {
+  ok: boolean;
+  /** Why the upload failed (client error, timeout, server exit). */
+  error?: string;
+  seconds: number;
+  /** MB/s: 10^6 bytes of the file per second, from the client's start until it reported success. */
+  throughput: number;
+  /** User + system CPU of the client process (every thread) during the upload. */
+  clientCpuSeconds: number;
+  clientStartRssMiB: number;
+  clientPeakRssMiB: number;
+  peakMethod: 'hwm' | 'poll';
+  serverCpuSeconds: number;
+  /** CPU of the proxy process during the upload (0 on loopback). */
+  proxyCpuSeconds: number;
+  /** Share of the machine's CPU (0..1) used by processes outside the benchmark. */
+  otherLoad: number;
+  /** Requests the client said it retried (the Ferry client's `retry` events). */
+  retries: number;
+  /** Seconds from the start until the first body byte went out (the Ferry client fingerprints first). */
+  firstByteSeconds?: number;
+  /** Ferry parts: seconds of the `complete` call, in which the server hashes the stored file. */
+  completeSeconds?: number;
+  /** Request-body bytes the proxy passed to the server (long link only). */
+  bodyBytesThroughProxy?: number;
+  /** The stored file had the source's size and SHA-256. */
+  verified: boolean;
+  /** Why it did not verify. */
+  failure?: string;
+}
+
+export interface ClientCell {
+  client: ClientKind;
+  label: string;
+  samples: ClientSample[];
+}
+
+export interface ClientLinkResult {
+  link: LinkId;
+  title: string;
+  cells: ClientCell[];
+}
+
+export interface ClientSectionResult {
+  /** Bytes of the uploaded file. */
+  size: number;
+  sourceSha256: string;
+  runs: Record<LinkId, number>;
+  links: ClientLinkResult[];
+  /** Why the section could not run (Ferry unavailable). */
+  unavailable?: string;
+  /** Which build of @ferry/client the client processes loaded. */
+  ferryClientBuild?: string;
+  seconds: number;
+}
+
+/** Client runs that completed and whose stored file matched the source. */
+export function goodClientSamples(cell: ClientCell | undefined): ClientSample[] {
+  return cell?.samples.filter((sample) => sample.ok && sample.verified) ?? [];
 }
 
 /** Runs that completed with every stored file verified. */
@@ -90,5 +158,9 @@ export function hasFailures(result: BenchResult): boolean {
     ...result.workloads.flatMap((w) => w.cells.flatMap((c) => c.samples)),
     ...result.memory.flatMap((m) => [...m.small, m.large].filter((s) => s !== undefined)),
   ];
-  return samples.some((sample) => !sample.ok || sample.failures.length > 0);
+  const clientSamples = result.client?.links.flatMap((l) => l.cells.flatMap((c) => c.samples)) ?? [];
+  return (
+    samples.some((sample) => !sample.ok || sample.failures.length > 0) ||
+    clientSamples.some((sample) => !sample.ok || !sample.verified)
+  );
 }
