@@ -61,6 +61,15 @@ function optional(samples: ClientSample[], pick: (s: ClientSample) => number | u
   return values.length === 0 ? '–' : num(median(values));
 }
 
+/**
+ * MB/s between the first body byte and the start of `complete` (or the end): the sending itself,
+ * without the client's fingerprint before it and the server's check of the whole file after it.
+ */
+function sendingThroughput(sample: ClientSample, size: number): number {
+  const sending = sample.seconds - (sample.firstByteSeconds ?? 0) - (sample.completeSeconds ?? 0);
+  return sending > 0 ? size / 1e6 / sending : Number.NaN;
+}
+
 function cpuPerGiB(sample: ClientSample, size: number): number {
   return sample.clientCpuSeconds / (size / GiB);
 }
@@ -87,8 +96,8 @@ function linkTable(link: ClientLinkResult, size: number): string[] {
   const lines = [
     `### ${link.title}`,
     '',
-    `| client | MB/s median (min–max) | seconds | first byte s | complete s | × ${reference} | client CPU s per GiB | client RSS MiB start → peak | server CPU s |${longLink ? ' proxy CPU s |' : ''} other load | runs verified |`,
-    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${longLink ? ' ---: |' : ''} ---: | --- |`,
+    `| client | MB/s median (min–max) | seconds | first byte s | complete s | MB/s while sending | × ${reference} | client CPU s per GiB | client RSS MiB start → peak | server CPU s |${longLink ? ' proxy CPU s |' : ''} other load | runs verified |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${longLink ? ' ---: |' : ''} ---: | --- |`,
   ];
   for (const cell of link.cells) {
     const good = goodClientSamples(cell);
@@ -102,6 +111,7 @@ function linkTable(link: ClientLinkResult, size: number): string[] {
         num(median(good.map((s) => s.seconds))),
         optional(good, (s) => s.firstByteSeconds),
         optional(good, (s) => s.completeSeconds),
+        num(median(good.map((s) => sendingThroughput(s, size)))),
         times(clientRatio(link, cell.client)),
         num(median(good.map((s) => cpuPerGiB(s, size)))),
         `${num(median(good.map((s) => s.clientStartRssMiB)))} → ${num(max(good.map((s) => s.clientPeakRssMiB)))}`,
@@ -164,7 +174,9 @@ export function renderClientSection(section: ClientSectionResult): string[] {
     title,
     '',
     `Source: ${formatBytes(section.size)} of random bytes in a file (SHA-256 \`${section.sourceSha256.slice(0, 16)}…\`). ` +
-      'Every upload runs in a fresh client process against a fresh `ferry serve` (default settings, empty data ' +
+      '"First byte": seconds from the start until the first body byte went out; "complete": seconds the ' +
+      'parts `complete` call took (the server hashes the stored file); "MB/s while sending": the file over ' +
+      'the time between the two. Every upload runs in a fresh client process against a fresh `ferry serve` (default settings, empty data ' +
       'directory); its stored file is hashed against the source afterwards. ' +
       `${section.runs.loopback} run(s) per client on loopback, ${section.runs['long-link']} on the long link; ` +
       `${Math.round(section.seconds)} s for the section. Client CPU is user + system time of the client process ` +
