@@ -101,11 +101,34 @@ describe('ConcurrencyController', () => {
     let clock = 0;
     const controller = new ConcurrencyController({ max: 8 }, () => clock);
     assert.equal(controller.current, 4);
+    controller.started();
     for (let task = 0; task < 60; task++) {
       clock += 10;
       controller.succeeded(1_000_000);
     }
     assert.equal(controller.current, 8);
+  });
+
+  it('reaches the maximum on a link where each connection is limited (the first window is measured from the first start)', () => {
+    // Every task takes 400 ms whatever the concurrency (a per-connection window), so throughput
+    // grows with every task added and the controller must climb to the maximum.
+    let clock = 0;
+    const controller = new ConcurrencyController({ max: 4 }, () => clock);
+    const running: number[] = [];
+    const fill = () => {
+      while (running.length < controller.current) {
+        controller.started();
+        running.push(clock + 400 + running.length); // ends a little apart, as real requests do
+      }
+    };
+    fill();
+    for (let finished = 0; finished < 80; finished++) {
+      running.sort((a, b) => a - b);
+      clock = running.shift() as number;
+      controller.succeeded(8_000_000);
+      fill();
+    }
+    assert.equal(controller.current, 4);
   });
 
   it('undoes a raise that made throughput clearly worse, then holds', () => {

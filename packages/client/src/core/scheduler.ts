@@ -28,7 +28,8 @@ export class ConcurrencyController {
   readonly min: number;
   readonly adaptive: boolean;
   #current: number;
-  #windowStart = 0;
+  /** When the window being measured began: the first task's start, then the previous window's end. */
+  #windowStart: number | undefined;
   #windowBytes = 0;
   #windowTasks = 0;
   #previous: number | undefined;
@@ -48,11 +49,16 @@ export class ConcurrencyController {
     return this.#current;
   }
 
+  /** A task starts. The first one opens the first measuring window. */
+  started(): void {
+    if (this.adaptive && this.#windowStart === undefined) this.#windowStart = this.#now();
+  }
+
   /** A task finished after moving `bytes`. */
   succeeded(bytes: number): void {
     if (!this.adaptive) return;
     const now = this.#now();
-    if (this.#windowTasks === 0 && this.#windowBytes === 0) this.#windowStart = now - 1;
+    this.#windowStart ??= now;
     this.#windowBytes += bytes;
     this.#windowTasks += 1;
     if (this.#windowTasks < this.#current) return;
@@ -85,6 +91,7 @@ export class ConcurrencyController {
     this.#previous = undefined;
     this.#raisedLast = false;
     this.#holding = false;
+    this.#windowStart = this.#now();
     this.#windowBytes = 0;
     this.#windowTasks = 0;
   }
@@ -128,6 +135,7 @@ export function runPool<T>(
           break;
         }
         running += 1;
+        concurrency.started();
         task(next.value, stop.signal).then(
           (bytes) => {
             running -= 1;
