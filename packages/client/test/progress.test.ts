@@ -5,18 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seededRandom } from '@ferry/testing';
 import { type Flight, ProgressTracker, type UploadProgress } from '../src/core/progress.ts';
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function checkInvariants(events: UploadProgress[], total: number | undefined): void {
   let previous: UploadProgress | undefined;
@@ -47,7 +37,7 @@ function checkInvariants(events: UploadProgress[], total: number | undefined): v
 }
 
 function runSequence(seed: number): void {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const total = random() < 0.1 ? 0 : Math.floor(random() * 50_000_000);
   const knownSize = random() < 0.8;
   let clock = 0;

@@ -1,6 +1,7 @@
 /** The retry policy's pure rules: backoff bounds with full jitter, Retry-After, reset on progress, the final error. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seededRandom } from '@ferry/testing';
 import { ClientError } from '../src/core/errors.ts';
 import {
   backoffBound,
@@ -21,18 +22,6 @@ const status = (code: number, retryAfterMs?: number) =>
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   });
 
-/** A deterministic [0, 1) sequence (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('backoff with full jitter', () => {
   it('bounds grow by the factor from initialMs and stop at maxMs', () => {
     assert.deepEqual(
@@ -42,7 +31,7 @@ describe('backoff with full jitter', () => {
   });
 
   it('every delay lies in [0, bound) and they spread over the range', () => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     for (let failures = 1; failures <= 8; failures++) {
       const bound = backoffBound(policy.backoff, failures);
       const delays = Array.from({ length: 200 }, () => backoffDelay(policy, failures, random));

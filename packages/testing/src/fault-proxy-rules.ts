@@ -262,8 +262,8 @@ function optionalNumber<T extends object>(owner: T, key: keyof T & string, min: 
   return value;
 }
 
-/** mulberry32: small, fast and good enough to spread cut positions reproducibly. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: a small, fast, reproducible [0, 1) sequence (cut positions, test schedules). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -2,3 +2,4 @@ export * from './describe-data-store.ts';
 export * from './describe-locker.ts';
 export * from './describe-meta-store.ts';
 export * from './fault-proxy.ts';
+export { seededRandom } from './fault-proxy-rules.ts';
