@@ -157,6 +157,8 @@ class UploadImpl implements Upload {
   /** Aborts everything, for good (cancel). */
   readonly #life = new AbortController();
   #source: UploadSource | undefined;
+  /** The one opening of the source; a run started while an earlier one still opens it shares it. */
+  #opening: Promise<UploadSource> | undefined;
   #progress: ProgressTracker | undefined;
   #planner: ChunkPlanner | undefined;
   #concurrency: ConcurrencyController | undefined;
@@ -331,13 +333,19 @@ class UploadImpl implements Upload {
     );
   }
 
+  /** Moves to `phase` on behalf of the run owning `signal`; a run that was paused or replaced moves nothing. */
+  #enter(phase: UploadState, signal: AbortSignal): void {
+    if (this.#run?.signal !== signal || signal.aborted) throw abortReason(signal);
+    this.#machine.set(phase);
+  }
+
   async #execute(signal: AbortSignal): Promise<UploadResult> {
-    if (this.#remote === undefined) this.#machine.set('creating');
+    if (this.#remote === undefined) this.#enter('creating', signal);
     const source = await this.#open();
     if (this.#protocol === 'parts' && source.size === undefined) throw new ClientError('ERR_SIZE_REQUIRED');
     for (let restarts = 0; ; restarts++) {
       if (this.#remote === undefined) {
-        this.#machine.set('creating');
+        this.#enter('creating', signal);
         await this.#createOrFind(signal);
       }
       const remote = this.#remote as RemoteUpload;
@@ -345,7 +353,7 @@ class UploadImpl implements Upload {
         await this.#forget();
         return remote.finished;
       }
-      this.#machine.set('uploading');
+      this.#enter('uploading', signal);
       try {
         const result = await this.#transport.send(this.#context(signal), remote);
         // Small uploads may finish before the fingerprint; the result always carries it.
@@ -366,8 +374,17 @@ class UploadImpl implements Upload {
     }
   }
 
-  async #open(): Promise<UploadSource> {
-    if (this.#source !== undefined) return this.#source;
+  #open(): Promise<UploadSource> {
+    this.#opening ??= this.#openOnce();
+    const opening = this.#opening;
+    // A source that could not be opened may open on the next `start()` (a file put back).
+    opening.catch(() => {
+      if (this.#opening === opening) this.#opening = undefined;
+    });
+    return opening;
+  }
+
+  async #openOnce(): Promise<UploadSource> {
     const source = await this.#platform.openSource(this.#options.source, this.#platform.hasher);
     this.#source = source;
     this.#planner = new ChunkPlanner(
