@@ -70,6 +70,30 @@ describe('parts client against Ferry', () => {
     });
   }
 
+  it('progress counts the parts the server confirmed', async () => {
+    const bytes = randomBytes(15 * MiB + 3);
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: bytes,
+      chunkSize: 5 * MiB,
+      resumeStore: false,
+    });
+    const counts: number[] = [];
+    upload.on('progress', (event) => {
+      assert.equal(event.parts?.total, 4);
+      counts.push(event.parts?.confirmed ?? -1);
+    });
+    await upload.start();
+    assert.deepEqual(upload.progress.parts, { confirmed: 4, total: 4 });
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => a - b),
+      'never goes back',
+    );
+    assert.equal(counts[counts.length - 1], 4);
+  });
+
   it('200 MB from disk in parallel parts (the server picks the part size)', async (t) => {
     const path = join(dir, 'large.bin');
     const size = 200 * 1000 * 1000;

@@ -144,6 +144,23 @@ describe('progress semantics', () => {
     assert.equal(tracker.snapshot().etaSeconds, 0);
   });
 
+  it('parts are counted only when set, go with the next event and never pass the total', () => {
+    const events: UploadProgress[] = [];
+    const tracker = new ProgressTracker({
+      totalBytes: 1000,
+      onProgress: (event) => events.push(event),
+      intervalMs: 0,
+    });
+    tracker.confirmed(100);
+    assert.equal('parts' in (events[0] as UploadProgress), false, 'tus reports no parts');
+    tracker.setParts(1, 4);
+    assert.equal(events.length, 1, 'no event of its own');
+    tracker.confirmed(250);
+    assert.deepEqual(events[1]?.parts, { confirmed: 1, total: 4 });
+    tracker.setParts(5, 4);
+    assert.deepEqual(tracker.snapshot().parts, { confirmed: 4, total: 4 });
+  });
+
   it('events are throttled, and the last state is always delivered', async () => {
     const events: UploadProgress[] = [];
     const tracker = new ProgressTracker({

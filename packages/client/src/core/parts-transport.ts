@@ -270,9 +270,13 @@ export function createPartsTransport(): Transport {
         const { start, end } = partRange(n, size, partSize);
         confirmedBytes += end - start;
       }
+      let confirmedParts = received.size;
+      context.progress.setParts(confirmedParts, partCount);
       context.progress.confirmed(confirmedBytes);
       const confirm = (bytes: number) => {
         confirmedBytes += bytes;
+        confirmedParts += 1;
+        context.progress.setParts(confirmedParts, partCount);
         context.progress.confirmed(confirmedBytes);
       };
 

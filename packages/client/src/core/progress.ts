@@ -8,6 +8,7 @@
  * - `bytesPerSecond` is an exponential moving average (time constant 3 s) of the bytes sent, so
  *   resumed bytes the server already had never inflate it.
  * - `etaSeconds` = bytes not yet confirmed / `bytesPerSecond`.
+ * - `parts` (parts protocol only): how many parts the server holds, of how many.
  * Events are throttled to one per `intervalMs`; the last state is always delivered.
  */
 
@@ -24,6 +25,15 @@ export interface UploadProgress {
   bytesPerSecond: number;
   /** Seconds until every byte is confirmed at the current rate; `undefined` when unknown. */
   etaSeconds: number | undefined;
+  /** Parts protocol: parts the server confirmed, of the upload's total. Absent for tus. */
+  parts?: PartsProgress;
+}
+
+export interface PartsProgress {
+  /** Parts the server holds. */
+  confirmed: number;
+  /** Parts the upload has. */
+  total: number;
 }
 
 /** The bytes of one request on the wire. */
@@ -51,6 +61,7 @@ export class ProgressTracker {
   #lastEmitAt = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastEmitted: UploadProgress | undefined;
+  #parts: PartsProgress | undefined;
 
   constructor(options: {
     totalBytes: number | undefined;
@@ -79,6 +90,11 @@ export class ProgressTracker {
     if (bytes <= this.#confirmed) return;
     this.#confirmed = this.#total === undefined ? bytes : Math.min(bytes, this.#total);
     this.#update();
+  }
+
+  /** Parts protocol: `confirmed` of `total` parts are on the server. Sent with the next event. */
+  setParts(confirmed: number, total: number): void {
+    this.#parts = { confirmed: Math.min(confirmed, total), total };
   }
 
   startFlight(): Flight {
@@ -123,6 +139,7 @@ export class ProgressTracker {
             : this.#speed > 0
               ? remaining / this.#speed
               : undefined,
+      ...(this.#parts !== undefined ? { parts: { ...this.#parts } } : {}),
     };
   }
 
