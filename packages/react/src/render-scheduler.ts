@@ -1,0 +1,40 @@
+/**
+ * When a store tells React about changes. A change of state (paused, failed, done, a file added)
+ * goes out at once — in a microtask, so changes made together render together. Progress goes out
+ * at most once per interval: a dozen parallel uploads each reporting every 100 ms would otherwise
+ * re-render the list over a hundred times a second.
+ */
+export class RenderScheduler {
+  readonly #intervalMs: number;
+  readonly #flush: () => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #queued = false;
+
+  constructor(intervalMs: number, flush: () => void) {
+    this.#intervalMs = intervalMs;
+    this.#flush = flush;
+  }
+
+  /** Something changed; `urgent` for what a person should see at once (anything but progress). */
+  request(urgent: boolean): void {
+    if (this.#queued) return;
+    if (urgent) {
+      this.#queued = true;
+      queueMicrotask(() => this.#run());
+      return;
+    }
+    this.#timer ??= setTimeout(() => this.#run(), this.#intervalMs);
+  }
+
+  /** Drops what is pending (the store is no longer used). */
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #run(): void {
+    this.#queued = false;
+    this.dispose();
+    this.#flush();
+  }
+}
