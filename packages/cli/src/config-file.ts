@@ -1,6 +1,6 @@
 /**
- * The JSON config file of `ferry serve`: its keys are the `ServerConfig` keys plus `host` and
- * `port`. Unknown keys are refused, because a misspelt key that is silently ignored leaves the
+ * The JSON config file of `ferry serve`: its keys are the `ServerConfig` keys plus `host`, `port`,
+ * `webDir` and `web`. Unknown keys are refused, because a misspelt key that is silently ignored leaves the
  * server running on a default the operator believes they changed.
  */
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import type { GivenValue } from './serve-args.ts';
 import { closest } from './suggest.ts';
 
 /** Keys whose values are file-system paths, resolved against the file's own directory. */
-const PATH_KEYS = new Set(['dataDir']);
+const PATH_KEYS = new Set(['dataDir', 'webDir']);
 
 export interface ConfigFile {
   /** Absolute path of the file that was read. */

@@ -81,6 +81,7 @@ export function flagSyntax(entry: ServeOption): string {
  */
 export function formatDefault(entry: ServeOption): string {
   const value = entry.defaultValue;
+  if (entry.defaultLabel !== undefined) return entry.defaultLabel;
   if (value === undefined) return `./${DEFAULT_CONFIG_FILE} if it exists`;
   if (Array.isArray(value)) return value.join(',');
   if (typeof value === 'number') {

@@ -1,11 +1,12 @@
 /**
- * The options of `ferry serve`, generated from the server's `CONFIG_FIELDS` plus the three options
- * only the command has (host, port, config file). Flags, environment variables, help text and
+ * The options of `ferry serve`, generated from the server's `CONFIG_FIELDS` plus the options only
+ * the command has (host, port, config file, the web app's directory and switch). Flags, environment variables, help text and
  * docs/configuration.md are all derived from this one table, so none of them can drift from the
  * server's configuration.
  */
 import { CONFIG_FIELDS, ConfigError, DEFAULT_CONFIG } from '@ferry/server';
 import { type OptionUnit, parseQuantity, UnitError } from './units.ts';
+import { DEFAULT_WEB_DIR, DEFAULT_WEB_DIR_LABEL } from './web-dir.ts';
 
 export type OptionType = 'string' | 'integer' | 'boolean' | 'list' | 'enum';
 
@@ -22,6 +23,8 @@ export interface ServeOption {
   readonly description: string;
   /** The default value; undefined when the option has none (the config file path). */
   readonly defaultValue: unknown;
+  /** How help and docs show the default, when the value itself depends on the machine. */
+  readonly defaultLabel?: string;
   /** True for `ServerConfig` fields; false for the options only `ferry serve` reads. */
   readonly server: boolean;
   /** Whether the key may appear in a config file (the file cannot name another file). */
@@ -59,7 +62,7 @@ function option(
   type: OptionType,
   description: string,
   defaultValue: unknown,
-  extra: { values?: readonly string[]; server: boolean; inConfigFile: boolean },
+  extra: { values?: readonly string[]; server: boolean; inConfigFile: boolean; defaultLabel?: string },
 ): ServeOption {
   return {
     key,
@@ -70,6 +73,7 @@ function option(
     unit: unitOf(key, type),
     description,
     defaultValue,
+    ...(extra.defaultLabel ? { defaultLabel: extra.defaultLabel } : {}),
     server: extra.server,
     inConfigFile: extra.inConfigFile,
   };
@@ -98,6 +102,15 @@ export const SERVE_OPTIONS: readonly ServeOption[] = Object.freeze([
       inConfigFile: true,
     }),
   ),
+  option('webDir', 'string', 'directory of the built web app, served at /', DEFAULT_WEB_DIR, {
+    server: false,
+    inConfigFile: true,
+    defaultLabel: DEFAULT_WEB_DIR_LABEL,
+  }),
+  option('web', 'boolean', 'serve the web app at / (--no-web: only the API)', true, {
+    server: false,
+    inConfigFile: true,
+  }),
 ]);
 
 export const OPTIONS_BY_KEY: ReadonlyMap<string, ServeOption> = new Map(

@@ -3,14 +3,20 @@
  * `FERRY_*` environment variables, the config file, the defaults. Each value remembers where it
  * came from, so an error names the flag, variable or file key to fix.
  */
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, normalizeConfig, type ServerConfig } from '@ferry/server';
 import { loadConfigFile } from './config-file.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, OPTIONS_BY_KEY, parseOptionText, SERVE_OPTIONS } from './options.ts';
 import type { GivenValue, ServeArgs } from './serve-args.ts';
+import { DEFAULT_WEB_DIR } from './web-dir.ts';
 
 export interface ServeSettings {
   readonly host: string;
   readonly port: number;
+  /** Whether the web app is served at `/` (`--no-web`: only the API). */
+  readonly web: boolean;
+  /** The web app's directory, absolute. */
+  readonly webDir: string;
   /** Absolute path of the config file that was read, if any. */
   readonly configFile: string | undefined;
   /** The normalized server configuration (defaults filled in, validated, frozen). */
@@ -54,6 +60,9 @@ export function resolveServeSettings(args: ServeArgs, env: Environment, cwd: str
   const port = (given['port'] as number | undefined) ?? DEFAULT_PORT;
   if (port > 65_535)
     throw new ConfigError(`${origins.get('port')}: port must be at most 65535 (got ${port})`);
+  const web = (given['web'] as boolean | undefined) ?? true;
+  const givenWebDir = (given['webDir'] as string | undefined) ?? DEFAULT_WEB_DIR;
+  const webDir = isAbsolute(givenWebDir) ? givenWebDir : resolve(cwd, givenWebDir);
 
   const partial: Partial<ServerConfig> = {};
   for (const entry of SERVE_OPTIONS)
@@ -66,7 +75,7 @@ export function resolveServeSettings(args: ServeArgs, env: Environment, cwd: str
   } catch (error) {
     throw withOrigin(error, origins);
   }
-  return { host, port, configFile: file?.path, server, origins };
+  return { host, port, web, webDir, configFile: file?.path, server, origins };
 }
 
 /**

@@ -49,7 +49,10 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
   // instead of killing the process half-way through opening its stores.
   for (const signal of SIGNALS) process.on(signal, onSignal);
   try {
-    const ferry = await createFerry(settings.server);
+    const ferry = await createFerry({
+      ...settings.server,
+      ...(settings.web ? { webDir: settings.webDir } : {}),
+    });
     if (!stopping) {
       let port: number;
       try {

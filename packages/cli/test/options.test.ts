@@ -43,14 +43,14 @@ describe('option names', () => {
     }
   });
 
-  it('are unique, and only host, port and config are not server fields', () => {
+  it('are unique, and only host, port, config and the web app are not server fields', () => {
     assert.equal(new Set(SERVE_OPTIONS.map((entry) => entry.flag)).size, SERVE_OPTIONS.length);
     assert.equal(new Set(SERVE_OPTIONS.map((entry) => entry.env)).size, SERVE_OPTIONS.length);
     assert.deepEqual(
       SERVE_OPTIONS.filter((entry) => !entry.server).map((entry) => entry.key),
-      ['host', 'port', 'config'],
+      ['host', 'port', 'config', 'webDir', 'web'],
     );
-    assert.equal(SERVE_OPTIONS.length, CONFIG_FIELDS.length + 3);
+    assert.equal(SERVE_OPTIONS.length, CONFIG_FIELDS.length + 5);
   });
 
   it('give byte fields sizes and time fields durations', () => {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, normalizeConfig } from '@ferry/server';
 import { SERVE_OPTIONS, type ServeOption } from '../src/options.ts';
 import { parseServeArgs } from '../src/serve-args.ts';
@@ -31,6 +32,8 @@ function resolve(argv: string[], env: Environment = {}, cwd = workDir()): ServeS
 function settingValue(settings: ServeSettings, key: string): unknown {
   if (key === 'host') return settings.host;
   if (key === 'port') return settings.port;
+  if (key === 'web') return settings.web;
+  if (key === 'webDir') return settings.webDir;
   return (settings.server as unknown as Record<string, unknown>)[key];
 }
 
@@ -152,6 +155,30 @@ describe('precedence: flags > FERRY_* environment > config file > defaults', () 
 
   it('accepts --flag=value', () => {
     assert.equal(resolve(['--max-size=10MB']).server.maxSize, 10_000_000);
+  });
+});
+
+describe('web app', () => {
+  it("is served by default from the repository's apps/web/dist, whatever the working directory", () => {
+    const settings = resolve([]);
+    assert.equal(settings.web, true);
+    assert.equal(settings.webDir, fileURLToPath(new URL('../../../apps/web/dist', import.meta.url)));
+    assert.equal(settings.origins.get('webDir'), 'default');
+  });
+
+  it('reads a relative --web-dir or FERRY_WEB_DIR from the working directory, and one in the file next to the file', () => {
+    const cwd = workDir({ webDir: 'site' });
+    assert.equal(resolve([], {}, cwd).webDir, join(cwd, 'site'));
+    const elsewhere = workDir();
+    assert.equal(resolve(['--web-dir', 'build'], {}, elsewhere).webDir, join(elsewhere, 'build'));
+    assert.equal(resolve([], { FERRY_WEB_DIR: 'out' }, elsewhere).webDir, join(elsewhere, 'out'));
+  });
+
+  it('is turned off by --no-web, FERRY_WEB=0 or "web": false', () => {
+    assert.equal(resolve(['--no-web']).web, false);
+    assert.equal(resolve([], { FERRY_WEB: '0' }).web, false);
+    assert.equal(resolve([], {}, workDir({ web: false })).web, false);
+    assert.equal(resolve(['--web'], { FERRY_WEB: 'off' }).web, true);
   });
 });
 

@@ -18,13 +18,15 @@ import { createMemoryLocker } from './meta/memory-locker.ts';
 import type { MetaStore } from './meta/meta-store.ts';
 import { createSqliteMetaStore } from './meta/sqlite/sqlite-meta-store.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createFeedProtocol } from './protocols/feed/feed-protocol.ts';
 import { createPartsProtocol } from './protocols/parts/parts-protocol.ts';
 import { createTusProtocol } from './protocols/tus/tus-protocol.ts';
 import { PartsService } from './service/parts-service.ts';
-import { createUploadEvents } from './service/upload-events.ts';
+import { createUploadEvents, type UploadEvents } from './service/upload-events.ts';
 import { UploadService } from './service/upload-service.ts';
 import type { DataStore } from './stores/data-store.ts';
 import { createFsDataStore } from './stores/fs/fs-data-store.ts';
+import { createStaticSite } from './web/static-site.ts';
 
 export interface FerryOptions extends Partial<ServerConfig> {
   /** Where bytes go. Default: the fs store in `<dataDir>/`. */
@@ -37,6 +39,13 @@ export interface FerryOptions extends Partial<ServerConfig> {
   logger?: Logger;
   /** The clock in epoch ms (tests). */
   now?: () => number;
+  /**
+   * A directory of built web-app files (`index.html`, `assets/`) to serve at `/`, on every path the
+   * API does not own. Default: none (those paths answer 404). When the directory holds no
+   * `index.html`, one warning is logged and HTML requests get a page saying how to build the app.
+   * A handler mounted with a `next` (Express) passes those paths on instead.
+   */
+  webDir?: string;
 }
 
 export interface Ferry {
@@ -46,6 +55,8 @@ export interface Ferry {
   readonly service: UploadService;
   /** The parts API's service (create, putPart, complete, terminate). */
   readonly parts: PartsService;
+  /** What happens to uploads in this process, per upload or per namespace (the feed's source). */
+  readonly events: UploadEvents;
   /** node:http handler; with Express `next`, paths that are not Ferry's are passed on. */
   readonly handler: NodeHandler;
   /** Fetch-style handler for Next.js route handlers, Hono and the like. */
@@ -62,7 +73,7 @@ export interface Ferry {
 }
 
 export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
-  const { dataStore, metaStore, locker, logger: givenLogger, now, ...settings } = options;
+  const { dataStore, metaStore, locker, logger: givenLogger, now, webDir, ...settings } = options;
   const config = normalizeConfig(settings);
   const logger =
     givenLogger ??
@@ -108,6 +119,20 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   /** Aborted at shutdown: event streams end so in-flight requests can drain. */
   const stopping = new AbortController();
   const parts = createPartsProtocol(partsService, events, config, stopping.signal);
+  const feed = createFeedProtocol({
+    config,
+    metaStore: meta,
+    events,
+    closing: stopping.signal,
+    ...(now ? { now } : {}),
+  });
+  const site = webDir === undefined ? undefined : createStaticSite({ directory: webDir });
+  if (site !== undefined && !(await site.isBuilt())) {
+    logger.warn(
+      { webDir: site.directory },
+      'the web app is not built (no index.html): run `npm run build -w apps/web`; until then / shows how',
+    );
+  }
   let ready = true;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -120,7 +145,17 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       if (inFlight === 0) drained?.();
     },
   };
-  const router = createRouter({ config, service, tus, parts, metrics, logger, isReady: () => ready });
+  const router = createRouter({
+    config,
+    service,
+    tus,
+    parts,
+    feed,
+    ...(site ? { site } : {}),
+    metrics,
+    logger,
+    isReady: () => ready,
+  });
   const handler = createNodeHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
   const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
 
@@ -170,6 +205,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     metrics,
     service,
     parts: partsService,
+    events,
     handler,
     fetch,
     sweep,

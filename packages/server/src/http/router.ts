@@ -6,10 +6,12 @@ import { isValidUploadId, TUS_VERSION, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { FeedProtocol } from '../protocols/feed/feed-protocol.ts';
 import { serveDownload } from '../protocols/files/download.ts';
 import type { PartsProtocol } from '../protocols/parts/parts-protocol.ts';
 import type { TusProtocol } from '../protocols/tus/tus-protocol.ts';
 import type { UploadService } from '../service/upload-service.ts';
+import type { StaticSite } from '../web/static-site.ts';
 import { createCors } from './cors.ts';
 import { errorResponse } from './error-response.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -19,6 +21,10 @@ export interface RouterOptions {
   service: UploadService;
   tus: TusProtocol;
   parts: PartsProtocol;
+  /** The uploads feed: `GET /uploads` and `GET /uploads/events`. */
+  feed: FeedProtocol;
+  /** The web app, served at every path the router does not own; none: those paths answer 404. */
+  site?: StaticSite;
   metrics: Metrics;
   logger: Logger;
   /** False while starting or shutting down (`/readyz` answers 503). */
@@ -34,23 +40,32 @@ export interface Router {
 const NAMESPACE = '';
 
 export function createRouter(options: RouterOptions): Router {
-  const { config, service, tus, parts, metrics, logger } = options;
+  const { config, service, tus, parts, feed, site, metrics, logger } = options;
   const basePath = config.basePath;
   const bareBase = basePath.slice(0, -1);
   const partsPath = config.partsPath;
   const bareParts = partsPath.slice(0, -1);
 
-  /** `/uploads`, `/uploads/:id`, `/uploads/:id/parts/:n`, `/uploads/:id/complete`, `/uploads/:id/events`. */
+  /**
+   * `/uploads` (create; list), `/uploads/events` (the feed), `/uploads/:id`, `/uploads/:id/parts/:n`,
+   * `/uploads/:id/complete`, `/uploads/:id/events`.
+   */
   async function routeParts(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
+    const notAllowed = (allow: string) => new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow } });
     if (path === partsPath || path === bareParts) {
       if (method === 'POST') return parts.create(request, NAMESPACE);
-      throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST' } });
+      if (method === 'GET' || method === 'HEAD') return feed.list(request, NAMESPACE);
+      throw notAllowed('GET, HEAD, POST');
     }
     const segments = path.slice(partsPath.length).split('/');
     const id = segments[0] ?? '';
+    // Upload ids have at least 16 characters, so `events` never names an upload.
+    if (segments.length === 1 && id === 'events') {
+      if (method === 'GET') return feed.events(request, NAMESPACE);
+      throw notAllowed('GET');
+    }
     if (!isValidUploadId(id)) throw new UploadError('ERR_INVALID_ID');
-    const notAllowed = (allow: string) => new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow } });
     if (segments.length === 1) {
       if (method === 'GET' || method === 'HEAD') return parts.status(request, id, NAMESPACE);
       if (method === 'DELETE') return parts.terminate(request, id, NAMESPACE);
@@ -76,6 +91,19 @@ export function createRouter(options: RouterOptions): Router {
     throw new UploadError('ERR_NOT_FOUND');
   }
   const cors = createCors(config.corsOrigins);
+
+  /** The paths that belong to the API; the web app never answers them. */
+  function owns(path: string): boolean {
+    return (
+      path.startsWith(basePath) ||
+      path === bareBase ||
+      path.startsWith(partsPath) ||
+      path === bareParts ||
+      path === '/healthz' ||
+      path === '/readyz' ||
+      path === '/metrics'
+    );
+  }
 
   async function route(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
@@ -120,21 +148,12 @@ export function createRouter(options: RouterOptions): Router {
         };
       }
     }
+    if (site !== undefined && !owns(path)) return site.serve(request);
     throw new UploadError('ERR_NOT_FOUND');
   }
 
   return {
-    owns(path) {
-      return (
-        path.startsWith(basePath) ||
-        path === bareBase ||
-        path.startsWith(partsPath) ||
-        path === bareParts ||
-        path === '/healthz' ||
-        path === '/readyz' ||
-        path === '/metrics'
-      );
-    },
+    owns,
 
     async handle(request) {
       const onTus = request.path.startsWith(bareBase);

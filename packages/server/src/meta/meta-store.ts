@@ -62,6 +62,15 @@ export type UploadPatch = Partial<
   >
 >;
 
+/** An unfinished upload with what storage holds of it so far (`listInProgress`). */
+export interface InProgressUpload {
+  record: UploadRecord;
+  /** tus: the recorded offset; parts API: the bytes of the recorded parts. */
+  receivedBytes: number;
+  /** Parts API: how many parts are recorded; 0 for tus. */
+  partsReceived: number;
+}
+
 export class VersionConflictError extends Error {
   constructor(id: string) {
     super(`upload ${id} was changed by another writer`);
@@ -101,6 +110,11 @@ export interface MetaStore {
    * Never looks across namespaces.
    */
   findFinished(namespace: string, sha256: string, size: number): Promise<UploadRecord | undefined>;
+  /**
+   * The unfinished uploads of `namespace` that have not expired at `now` (`expiresAt` after it, or
+   * none), newest first (by `createdAt`), at most `limit`. Never looks across namespaces.
+   */
+  listInProgress(namespace: string, now: number, limit: number): Promise<InProgressUpload[]>;
   /** Counts uploads by state (for metrics). */
   countByState(): Promise<Record<UploadState, number>>;
   close(): Promise<void>;

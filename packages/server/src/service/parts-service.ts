@@ -129,6 +129,7 @@ export class PartsService {
       expectedSha256: input.sha256 ?? null,
     });
     this.#metrics.uploadsCreated.inc();
+    this.#events.emit(id, { type: 'created', record });
     return { record, deduplicated: false };
   }
 
@@ -311,7 +312,7 @@ export class PartsService {
       await remover.remove(record.storageKey);
       await this.#meta.delete(id);
       this.#metrics.uploadsTerminated.inc();
-      this.#events.emit(id, { type: 'removed', id });
+      this.#events.emit(id, { type: 'removed', id, namespace: record.namespace });
     } finally {
       await lock.release();
     }

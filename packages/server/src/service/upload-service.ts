@@ -18,7 +18,7 @@ import {
 } from '../stores/data-store.ts';
 import { createDigest, type IncrementalDigest } from './checksum.ts';
 import { TransferWatch } from './transfer-watch.ts';
-import type { UploadEvents } from './upload-events.ts';
+import { progressTap, type UploadEvents } from './upload-events.ts';
 import { UploadHasher } from './upload-hasher.ts';
 
 export interface UploadServiceOptions {
@@ -127,6 +127,7 @@ export class UploadService {
       finishedAt: null,
     });
     this.#metrics.uploadsCreated.inc();
+    this.#events?.emit(id, { type: 'created', record });
     if (input.size === 0)
       record = await this.#withLock(id, undefined, undefined, async () => this.#finish(record));
     return record;
@@ -196,7 +197,7 @@ export class UploadService {
       await this.#meta.delete(id);
       this.#hasher?.forget(id);
       this.#metrics.uploadsTerminated.inc();
-      this.#events?.emit(id, { type: 'removed', id });
+      this.#events?.emit(id, { type: 'removed', id, namespace: record.namespace });
     });
   }
 
@@ -221,7 +222,7 @@ export class UploadService {
           await this.#meta.delete(record.id);
           this.#hasher?.forget(record.id);
           this.#metrics.uploadsExpired.inc();
-          this.#events?.emit(record.id, { type: 'removed', id: record.id });
+          this.#events?.emit(record.id, { type: 'removed', id: record.id, namespace: record.namespace });
           removed += 1;
           progressed = true;
           this.#logger.info({ uploadId: record.id }, 'expired upload removed');
@@ -247,10 +248,12 @@ export class UploadService {
     }
     const digests = checksumDigests(input);
     const hash = await this.#hasher?.resume(record);
+    const live = this.#events && progressTap(this.#events, record, start);
     const onChunk = (chunk: Uint8Array) => {
       watch.touch();
       if (digests) for (const digest of digests.values()) digest.update(chunk);
       hash?.update(chunk);
+      live?.(chunk.byteLength);
     };
     let result: Awaited<ReturnType<DataStore['append']>>;
     try {

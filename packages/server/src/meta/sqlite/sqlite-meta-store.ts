@@ -26,6 +26,7 @@ import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSy
 import { UploadError } from '@ferry/protocol';
 import {
   DuplicateIdError,
+  type InProgressUpload,
   type MetaStore,
   type NewUploadRecord,
   type PartRecord,
@@ -134,6 +135,7 @@ class SqliteMetaStore implements MetaStore {
   #deletePart: StatementSync;
   #listParts: StatementSync;
   #findFinished: StatementSync;
+  #inProgress: StatementSync;
   /** Update statements by shape (which fields a patch sets): at most 2^8, each prepared once. */
   #updates: (StatementSync | undefined)[] = [];
   /** The writes in the open transaction, settled when it commits; `undefined` with none open. */
@@ -179,6 +181,17 @@ class SqliteMetaStore implements MetaStore {
       `SELECT ${COLUMNS} FROM uploads
        WHERE namespace = ? AND sha256 = ? AND size = ? AND state = 'finished'
        ORDER BY finished_at DESC LIMIT 1`,
+    );
+    // Walks the namespace index newest first; the part counts are range reads of the parts
+    // table's primary key.
+    this.#inProgress = prepareArrays(
+      db,
+      `SELECT ${COLUMNS},
+         (SELECT count(*) FROM parts WHERE upload_id = uploads.id),
+         (SELECT coalesce(sum(size), 0) FROM parts WHERE upload_id = uploads.id)
+       FROM uploads
+       WHERE namespace = ? AND state = 'uploading' AND (expires_at IS NULL OR expires_at > ?)
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
     );
   }
 
@@ -291,6 +304,18 @@ class SqliteMetaStore implements MetaStore {
 
   async listExpired(now: number, limit: number): Promise<UploadRecord[]> {
     return (this.#expired.all(now, limit) as unknown as Row[]).map(toRecord);
+  }
+
+  async listInProgress(namespace: string, now: number, limit: number): Promise<InProgressUpload[]> {
+    return (this.#inProgress.all(namespace, now, limit) as unknown as Row[]).map((row) => {
+      const record = toRecord(row);
+      const partsReceived = row[17] as number;
+      return {
+        record,
+        receivedBytes: record.protocol === 'parts' ? (row[18] as number) : record.offset,
+        partsReceived,
+      };
+    });
   }
 
   async countByState(): Promise<Record<UploadState, number>> {

@@ -14,7 +14,6 @@ import {
   type CompletedPartsUpload,
   type CreatedPartsUpload,
   type DeduplicatedUpload,
-  type FileInfo,
   formatSha256Digest,
   hexToBytes,
   PART_LIMITS,
@@ -31,6 +30,7 @@ import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
 import type { PartsService } from '../../service/parts-service.ts';
 import type { UploadEventRecord, UploadEvents } from '../../service/upload-events.ts';
+import { fileInfo as fileInfoOf, isoTime, NAME_KEY, TYPE_KEY } from '../files/file-info.ts';
 import { openEventStream, removedError } from './event-stream.ts';
 import {
   nonNegativeInteger,
@@ -51,9 +51,6 @@ export interface PartsProtocol {
 }
 
 const PART_NUMBER = /^[1-9][0-9]{0,4}$/;
-/** `name` and `type` are stored as tus-style metadata, so downloads name and type the file alike. */
-const NAME_KEY = 'filename';
-const TYPE_KEY = 'filetype';
 
 export function createPartsProtocol(
   service: PartsService,
@@ -62,21 +59,7 @@ export function createPartsProtocol(
   closing?: AbortSignal,
 ): PartsProtocol {
   const uploadUrl = (request: HttpRequest, id: string) => `${request.origin}${config.partsPath}${id}`;
-  const fileUrl = (request: HttpRequest, id: string) => `${request.origin}${config.basePath}${id}`;
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-  function fileInfo(request: HttpRequest, record: UploadRecord): FileInfo {
-    return {
-      id: record.id,
-      url: fileUrl(request, record.id),
-      size: record.size ?? record.offset,
-      name: record.metadata[NAME_KEY] ?? null,
-      type: record.metadata[TYPE_KEY] ?? null,
-      sha256: record.sha256,
-      metadata: record.metadata,
-      finishedAt: new Date(record.finishedAt ?? record.updatedAt).toISOString(),
-    };
-  }
+  const fileInfo = (request: HttpRequest, record: UploadRecord) => fileInfoOf(request.origin, config, record);
 
   function partInfo(part: PartRecord): PartInfo {
     return { n: part.n, size: part.size, digest: formatSha256Digest(hexToBytes(part.sha256)) };
@@ -96,7 +79,7 @@ export function createPartsProtocol(
       received,
       receivedBytes: finished ? size : parts.reduce((sum, part) => sum + part.size, 0),
       state: record.state,
-      expiresAt: iso(record.expiresAt),
+      expiresAt: isoTime(record.expiresAt),
       parts: parts.map(partInfo),
     };
     if (finished) body.file = fileInfo(request, record);
@@ -105,6 +88,14 @@ export function createPartsProtocol(
 
   function toWire(request: HttpRequest, event: UploadEventRecord): UploadEvent {
     switch (event.type) {
+      case 'created':
+        return {
+          type: 'progress',
+          id: event.record.id,
+          receivedBytes: 0,
+          size: event.record.size ?? 0,
+          partsReceived: 0,
+        };
       case 'progress':
         return {
           type: 'progress',
@@ -160,7 +151,7 @@ export function createPartsProtocol(
         url: uploadUrl(request, record.id),
         partSize: record.partSize ?? size,
         partCount: partCountOf(size, record.partSize ?? size),
-        expiresAt: iso(record.expiresAt),
+        expiresAt: isoTime(record.expiresAt),
       };
       return json(201, reply, { location: reply.url });
     },
@@ -229,7 +220,7 @@ export function createPartsProtocol(
             if (error instanceof UploadError && error.code === 'ERR_NOT_FOUND') return undefined;
             throw error;
           });
-          if (record === undefined) return { type: 'removed', id };
+          if (record === undefined) return { type: 'removed', id, namespace };
           if (record.state === 'finished') return { type: 'completed', record };
           const progress = await service.progressOf(id);
           return { type: 'progress', record, ...progress };
