@@ -2,7 +2,7 @@
 // statuses, and the signals.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -92,6 +92,45 @@ describe('ferry serve (child process)', () => {
     const logs = running.stderr().trim().split('\n');
     assert.ok(logs.length > 0);
     for (const line of logs) assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line: ${line}`);
+  });
+
+  it('serves the web app from --web-dir at /, warns once while it is not built, and --no-web turns it off', {
+    timeout: 30_000,
+  }, async () => {
+    const web = mkdtempSync(join(root, 'web-'));
+    writeFileSync(join(web, 'index.html'), '<!doctype html><title>app</title>');
+    const common = ['serve', '--port', '0', '--log-level', 'warn'];
+    const [built, missing, off] = [
+      start([...common, '--data-dir', dataDir(), '--web-dir', web]),
+      start([...common, '--data-dir', dataDir(), '--web-dir', join(root, 'never-built')]),
+      start([...common, '--data-dir', dataDir(), '--web-dir', web, '--no-web']),
+    ];
+    try {
+      const app = await fetch(`${(await ready(built)).url}/`);
+      assert.equal(app.status, 200);
+      assert.equal(await app.text(), '<!doctype html><title>app</title>');
+      assert.match(app.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+
+      const placeholder = await fetch(`${(await ready(missing)).url}/`);
+      assert.equal(placeholder.status, 200);
+      assert.match(await placeholder.text(), /npm run build -w apps\/web/);
+
+      const api = await fetch(`${(await ready(off)).url}/`);
+      assert.equal(api.status, 404);
+      assert.equal(((await api.json()) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
+    } finally {
+      for (const running of [built, missing, off]) running.child.kill('SIGTERM');
+    }
+    for (const running of [built, missing, off]) assert.equal((await running.exited).code, 0);
+    assert.equal(built.stderr(), '');
+    assert.equal(off.stderr(), '');
+    const warnings = missing
+      .stderr()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: number; msg: string });
+    assert.equal(warnings.length, 1, missing.stderr());
+    assert.match(warnings[0]!.msg, /web app is not built/);
   });
 
   it('exits 0 on SIGINT too', { timeout: 30_000 }, async () => {

@@ -419,6 +419,66 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
       });
     });
 
+    describe('listInProgress', () => {
+      const at = (createdAt: number, overrides: Partial<NewRecord> = {}) =>
+        sampleUploadRecord({ createdAt, ...overrides });
+
+      it('lists the unfinished, unexpired uploads of one namespace only, newest first', async () => {
+        const older = await store.create(at(1000, { offset: 10 }));
+        const newer = await store.create(at(2000, { expiresAt: 10_000 }));
+        await store.create(at(3000, { state: 'finished', offset: 1024, finishedAt: 3000 }));
+        await store.create(at(4000, { expiresAt: 5000 }));
+        await store.create(at(5000, { namespace: 'other' }));
+        const listed = await store.listInProgress('', 5000, 10);
+        assert.deepEqual(
+          listed.map((entry) => entry.record.id),
+          [newer.id, older.id],
+        );
+        assert.deepEqual(listed[1], { record: older, receivedBytes: 10, partsReceived: 0 });
+        assert.deepEqual(
+          (await store.listInProgress('other', 5000, 10)).map((entry) => entry.record.namespace),
+          ['other'],
+        );
+        assert.deepEqual(await store.listInProgress('nobody', 5000, 10), []);
+      });
+
+      it('counts the recorded parts and their bytes of a parts upload', async () => {
+        const upload = await store.create(
+          at(1000, { protocol: 'parts', size: 12 * 1024 * 1024, partSize: 5 * 1024 * 1024 }),
+        );
+        const part = (n: number, size: number) => ({
+          n,
+          size,
+          sha256: 'a'.repeat(64),
+          etag: null,
+          storedAt: n,
+        });
+        await store.putPart(upload.id, part(1, 5 * 1024 * 1024), null);
+        await store.putPart(upload.id, part(3, 2 * 1024 * 1024), null);
+        const [entry] = await store.listInProgress('', 2000, 10);
+        assert.equal(entry?.record.id, upload.id);
+        assert.equal(entry?.record.version, 3);
+        assert.equal(entry?.receivedBytes, 7 * 1024 * 1024);
+        assert.equal(entry?.partsReceived, 2);
+      });
+
+      it('respects the limit and follows finishing and deleting', async () => {
+        const first = await store.create(at(1000));
+        const second = await store.create(at(2000));
+        const third = await store.create(at(3000));
+        assert.deepEqual(
+          (await store.listInProgress('', 0, 2)).map((entry) => entry.record.id),
+          [third.id, second.id],
+        );
+        await store.update(third.id, third.version, { state: 'finished', offset: 1024, finishedAt: 4000 });
+        await store.delete(second.id);
+        assert.deepEqual(
+          (await store.listInProgress('', 0, 2)).map((entry) => entry.record.id),
+          [first.id],
+        );
+      });
+    });
+
     describe('countByState', () => {
       it('counts zero for both states on an empty store', async () => {
         assert.deepEqual(await store.countByState(), { uploading: 0, finished: 0 });
