@@ -17,6 +17,7 @@ import type { Lock, Locker } from '../meta/locker.ts';
 import type { MetaStore, PartRecord, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ByteSource, DataStore, DataStoreCapabilities, PartStore } from '../stores/data-store.ts';
+import { PartsHasher, type PartTap } from './parts-hasher.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
@@ -31,7 +32,15 @@ export interface PartsServiceOptions {
   metrics: Metrics;
   events: UploadEvents;
   now?: () => number;
+  /**
+   * Bytes of received parts the process keeps in memory so the whole file's SHA-256 is computed as
+   * the parts arrive (see parts-hasher.ts). Default 64 MiB; 0 reads every part back instead.
+   */
+  hashMemoryBytes?: number;
 }
+
+/** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
+export const DEFAULT_HASH_MEMORY_BYTES = 64 * 1024 * 1024;
 
 export interface CreatePartsInput {
   namespace: string;
@@ -75,6 +84,7 @@ export class PartsService {
   readonly #events: UploadEvents;
   readonly #now: () => number;
   readonly #active = new Set<TransferWatch>();
+  readonly #hasher: PartsHasher | undefined;
   #shuttingDown = false;
 
   constructor(options: PartsServiceOptions) {
@@ -87,6 +97,21 @@ export class PartsService {
     this.#metrics = options.metrics;
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
+    const reader = options.capabilities.downloadable;
+    this.#hasher =
+      reader === undefined
+        ? undefined
+        : new PartsHasher({
+            reader,
+            locker: options.locker,
+            retainBytes: options.hashMemoryBytes ?? DEFAULT_HASH_MEMORY_BYTES,
+            lockWaitMs: options.config.lockWaitMs,
+          });
+  }
+
+  /** Bytes of received parts held in memory for hashing in order (a gauge for tests and metrics). */
+  get hashMemoryInUse(): number {
+    return this.#hasher?.retainedBytes ?? 0;
   }
 
   /** False when the storage cannot store parts (the routes then answer 405). */
@@ -140,7 +165,7 @@ export class PartsService {
   }
 
   async putPart(id: string, input: PutPartInput): Promise<PartRecord> {
-    const store = this.#partStore();
+    this.#partStore();
     const watch = new TransferWatch({
       stallMs: this.#config.stallMs,
       bodyTimeoutMs: this.#config.bodyTimeoutMs,
@@ -168,52 +193,16 @@ export class PartsService {
         // Forget a stored copy before its bytes are overwritten: the record never claims bytes
         // that are being replaced (if this write fails, the part is simply missing).
         await this.#meta.deletePart(id, input.n);
-        const hash = createHash('sha256');
-        const result = await store.putPart(
-          record.storageKey,
-          { n: input.n, start, size: end - start },
-          input.body,
-          {
-            signal: watch.signal,
-            maxBytes: end - start,
-            expectedBytes: end - start,
-            onChunk: (chunk) => {
-              watch.touch();
-              hash.update(chunk);
-            },
-          },
-        );
-        if (result.bytesWritten > 0) this.#metrics.bytesReceived.inc(result.bytesWritten);
-        if (result.interruption !== undefined) {
-          throw result.interruption instanceof UploadError
-            ? result.interruption
-            : new UploadError('ERR_PART_INCOMPLETE', { cause: result.interruption });
+        const tap = await this.#tap(record, input.n, size, partSize, partCount);
+        let stored = false;
+        try {
+          const part = await this.#writePart(id, record, input, { start, end }, watch, tap);
+          stored = true;
+          tap?.stored(part.sha256);
+          return part;
+        } finally {
+          if (!stored) tap?.failed();
         }
-        if (result.bytesWritten !== end - start) {
-          throw new UploadError('ERR_PART_INCOMPLETE', {
-            details: { n: input.n, expected: end - start, received: result.bytesWritten },
-          });
-        }
-        const digest = hash.digest();
-        if (input.digest !== undefined && !digest.equals(input.digest)) {
-          throw new UploadError('ERR_DIGEST_MISMATCH', {
-            details: { n: input.n, actual: `sha-256=:${digest.toString('base64')}:` },
-          });
-        }
-        const part: PartRecord = {
-          n: input.n,
-          size: end - start,
-          sha256: digest.toString('hex'),
-          etag: result.etag ?? null,
-          storedAt: this.#now(),
-        };
-        if (!(await this.#meta.putPart(id, part, this.#expiryFrom(this.#now())))) {
-          // Completed or deleted while this part was written: its bytes are not part of anything.
-          const now = await this.#meta.get(id);
-          throw new UploadError(now?.state === 'finished' ? 'ERR_UPLOAD_FINISHED' : 'ERR_NOT_FOUND');
-        }
-        if (this.#events.hasListeners(id)) await this.#emitProgress(id);
-        return part;
       } finally {
         await lock.release();
       }
@@ -221,6 +210,79 @@ export class PartsService {
       watch.dispose();
       this.#active.delete(watch);
     }
+  }
+
+  /** Writes and records one part; the caller holds the part's lock. */
+  async #writePart(
+    id: string,
+    record: UploadRecord,
+    input: PutPartInput,
+    range: { start: number; end: number },
+    watch: TransferWatch,
+    tap: PartTap | undefined,
+  ): Promise<PartRecord> {
+    const store = this.#partStore();
+    const { start, end } = range;
+    const hash = createHash('sha256');
+    const result = await store.putPart(
+      record.storageKey,
+      { n: input.n, start, size: end - start },
+      input.body,
+      {
+        signal: watch.signal,
+        maxBytes: end - start,
+        expectedBytes: end - start,
+        onChunk: (chunk) => {
+          watch.touch();
+          hash.update(chunk);
+          tap?.chunk(chunk);
+        },
+      },
+    );
+    if (result.bytesWritten > 0) this.#metrics.bytesReceived.inc(result.bytesWritten);
+    if (result.interruption !== undefined) {
+      throw result.interruption instanceof UploadError
+        ? result.interruption
+        : new UploadError('ERR_PART_INCOMPLETE', { cause: result.interruption });
+    }
+    if (result.bytesWritten !== end - start) {
+      throw new UploadError('ERR_PART_INCOMPLETE', {
+        details: { n: input.n, expected: end - start, received: result.bytesWritten },
+      });
+    }
+    const digest = hash.digest();
+    if (input.digest !== undefined && !digest.equals(input.digest)) {
+      throw new UploadError('ERR_DIGEST_MISMATCH', {
+        details: { n: input.n, actual: `sha-256=:${digest.toString('base64')}:` },
+      });
+    }
+    const part: PartRecord = {
+      n: input.n,
+      size: end - start,
+      sha256: digest.toString('hex'),
+      etag: result.etag ?? null,
+      storedAt: this.#now(),
+    };
+    if (!(await this.#meta.putPart(id, part, this.#expiryFrom(this.#now())))) {
+      // Completed or deleted while this part was written: its bytes are not part of anything.
+      const now = await this.#meta.get(id);
+      throw new UploadError(now?.state === 'finished' ? 'ERR_UPLOAD_FINISHED' : 'ERR_NOT_FOUND');
+    }
+    if (this.#events.hasListeners(id)) await this.#emitProgress(id);
+    return part;
+  }
+
+  /** The running whole-file hash's view of one part write, when the storage can be read back. */
+  async #tap(
+    record: UploadRecord,
+    n: number,
+    size: number,
+    partSize: number,
+    partCount: number,
+  ): Promise<PartTap | undefined> {
+    if (this.#hasher === undefined || size === 0) return undefined;
+    const layout = { id: record.id, storageKey: record.storageKey, size, partSize, partCount };
+    return this.#hasher.begin(layout, n, () => this.#meta.listParts(record.id));
   }
 
   /**
@@ -263,8 +325,13 @@ export class PartsService {
       }
       const declared = [input.sha256, record.expectedSha256].filter((value) => value != null);
       let sha256: string | null = null;
+      if (declared.length === 0 && !this.#config.hashUploads) this.#hasher?.forget(id);
       if (declared.length > 0 || this.#config.hashUploads) {
-        sha256 = await this.#hashStored(record, size, input.signal);
+        sha256 = size === 0 ? null : ((await this.#hasher?.finish(record, parts, input.signal)) ?? null);
+        // What the running hash cannot vouch for, and any refusal, is decided on the stored bytes.
+        if (sha256 === null || declared.some((value) => value !== sha256)) {
+          sha256 = await this.#hashStored(record, size, input.signal);
+        }
         if (sha256 === null && declared.length > 0) {
           // Never finish as "verified" what could not be checked.
           throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
@@ -309,6 +376,7 @@ export class PartsService {
       const remover = this.#caps.terminatable;
       if (!remover)
         throw new UploadError('ERR_METHOD_NOT_ALLOWED', { message: 'this storage cannot delete uploads' });
+      this.#hasher?.forget(id);
       await remover.remove(record.storageKey);
       await this.#meta.delete(id);
       this.#metrics.uploadsTerminated.inc();
