@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createUpload, type UploadProgress, type UploadResult, type UploadState } from '../src/index.ts';
+import { HASH_FIRST_UP_TO } from '../src/core/upload.ts';
+import {
+  createUpload,
+  createUploadWith,
+  type Hasher,
+  type UploadProgress,
+  type UploadResult,
+  type UploadState,
+} from '../src/index.ts';
+import { nodePlatform } from '../src/node-api.ts';
 import {
   ferryBytesReceived,
   fileDigest,
@@ -183,6 +192,56 @@ describe('parts client against Ferry', () => {
     await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
     assert.deepEqual(await store.list(), []);
     assert.deepEqual(states, ['creating', 'uploading', 'paused']);
+  });
+
+  it('a source too big to fingerprint first sends at once, and is resumable once its fingerprint is ready', async () => {
+    const bytes = randomBytes(HASH_FIRST_UP_TO + 5 * MiB);
+    const { store } = await tempResumeStore();
+    let releaseHash = () => {};
+    const hashGate = new Promise<void>((resolve) => {
+      releaseHash = resolve;
+    });
+    const platform = nodePlatform();
+    const slowHasher: Hasher = {
+      ...platform.hasher,
+      hashSource: async (source, signal) => {
+        const hex = await platform.hasher.hashSource(source, signal);
+        await hashGate;
+        return hex;
+      },
+    };
+    const options = {
+      endpoint,
+      protocol: 'parts' as const,
+      source: bytes,
+      name: 'big.bin',
+      chunkSize: 5 * MiB,
+      parallel: 2,
+      adaptiveConcurrency: false,
+      resumeStore: store,
+    };
+    const first = createUploadWith({ ...platform, hasher: slowHasher }, { ...options, limitRate: 32 * MiB });
+    void first.start();
+    while (first.progress.bytesConfirmed < 10 * MiB) await sleep(5);
+    assert.deepEqual(await store.list(), [], 'not recorded before the fingerprint is known');
+    releaseHash();
+    let entries = await store.list();
+    while (entries.length === 0) {
+      await sleep(5);
+      entries = await store.list();
+    }
+    assert.equal(entries[0]?.entry.uploadUrl, first.uploadUrl);
+    assert.equal(entries[0]?.entry.sha256, sha256(bytes));
+    first.pause();
+    await sleep(300);
+
+    const second = createUpload(options);
+    const resumed: string[] = [];
+    second.on('resumed', (event) => resumed.push(event.url));
+    const result = await second.start();
+    assert.deepEqual(resumed, [first.uploadUrl], 'the second run found the first upload');
+    await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
+    assert.deepEqual(await store.list(), []);
   });
 
   it('cancel deletes the upload on the server', async () => {

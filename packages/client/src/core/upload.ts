@@ -107,6 +107,12 @@ export interface UploadEvents extends Record<string, unknown> {
   restart: RestartEvent;
 }
 
+/**
+ * Sources up to this size are fingerprinted before their upload is created; bigger ones start
+ * sending at once (hashing a GiB takes about a second).
+ */
+export const HASH_FIRST_UP_TO = 64 * 1024 * 1024;
+
 const PAUSE = Symbol('pause');
 const CANCEL = Symbol('cancel');
 
@@ -165,6 +171,8 @@ class UploadImpl implements Upload {
   #remote: RemoteUpload | undefined;
   #sha256: Promise<string> | undefined;
   #sha256Value: string | undefined;
+  /** Saving the resume entry of an upload created before its fingerprint was ready. */
+  #recording: Promise<void> | undefined;
   #run: AbortController | undefined;
   #result = deferred<UploadResult>();
   #started = false;
@@ -436,10 +444,28 @@ class UploadImpl implements Upload {
     return this.#options.name ?? this.#source?.name;
   }
 
+  /**
+   * Whether to wait for the fingerprint before creating: always for a source up to
+   * `HASH_FIRST_UP_TO` (it is hashed in moments, and then the upload is resumable from its first
+   * byte), and for a bigger one only when the resume store holds an entry it could continue (same
+   * protocol, endpoint and size). Otherwise a big upload is created at once, its bytes flow while it
+   * is hashed, and it is recorded for resuming when the fingerprint is ready.
+   */
+  async #mayResume(): Promise<boolean> {
+    if (this.#resumeStore === undefined || this.#sha256 === undefined) return false;
+    const size = this.#source?.size;
+    if (size !== undefined && size <= HASH_FIRST_UP_TO) return true;
+    const entries = await this.#resumeStore.list();
+    return entries.some(
+      ({ entry }) =>
+        entry.protocol === this.#protocol && entry.endpoint === this.#endpoint && entry.size === size,
+    );
+  }
+
   async #createOrFind(signal: AbortSignal): Promise<void> {
-    const source = this.#source as UploadSource;
-    // Resuming needs the fingerprint before anything is created (the worker hashes at disk speed).
-    const key = await this.#key();
+    // Resuming needs the fingerprint before anything is created (the worker hashes at disk speed),
+    // but only when some stored entry could match.
+    const key = (await this.#mayResume()) ? await this.#key() : undefined;
     if (signal.aborted) throw signal.reason;
     if (key !== undefined) {
       const entry = await this.#resumeStore?.get(key);
@@ -457,21 +483,35 @@ class UploadImpl implements Upload {
     const remote = await this.#transport.create(this.#context(signal));
     this.#remote = remote;
     if (remote.finished === undefined) this.#events.emit('created', { url: remote.url });
-    if (key !== undefined && remote.finished === undefined) {
-      const entry: ResumeEntry = {
-        protocol: this.#protocol,
-        endpoint: this.#endpoint,
-        uploadUrl: remote.url,
-        size: source.size as number,
-        name: this.#name() ?? null,
-        sha256: this.#sha256Value as string,
-        createdAt: new Date().toISOString(),
-        ...(remote.partSize !== undefined ? { partSize: remote.partSize } : {}),
-        ...(remote.expiresAt !== undefined ? { expiresAt: remote.expiresAt } : {}),
-      };
-      await this.#resumeStore?.set(key, entry);
-      await this.#keepFile(key);
+    if (remote.finished !== undefined || this.#resumeStore === undefined || this.#sha256 === undefined)
+      return;
+    if (key !== undefined) {
+      await this.#record(key, remote);
+      return;
     }
+    // Recorded once the fingerprint is ready, while the bytes already flow; `#forget` waits for it.
+    this.#recording = this.#key().then(
+      (ready) => (ready === undefined || this.#remote !== remote ? undefined : this.#record(ready, remote)),
+      () => undefined,
+    );
+  }
+
+  /** Saves the resume entry of `remote` under `key` (and keeps a small file with it). */
+  async #record(key: string, remote: RemoteUpload): Promise<void> {
+    const source = this.#source as UploadSource;
+    const entry: ResumeEntry = {
+      protocol: this.#protocol,
+      endpoint: this.#endpoint,
+      uploadUrl: remote.url,
+      size: source.size as number,
+      name: this.#name() ?? null,
+      sha256: this.#sha256Value as string,
+      createdAt: new Date().toISOString(),
+      ...(remote.partSize !== undefined ? { partSize: remote.partSize } : {}),
+      ...(remote.expiresAt !== undefined ? { expiresAt: remote.expiresAt } : {}),
+    };
+    await this.#resumeStore?.set(key, entry);
+    await this.#keepFile(key);
   }
 
   /** Keeps a small enough `Blob` source with its resume entry, where the store can. */
@@ -484,6 +524,8 @@ class UploadImpl implements Upload {
   }
 
   async #forget(): Promise<void> {
+    await this.#recording?.catch(() => {});
+    this.#recording = undefined;
     const key = this.#source?.size === undefined ? undefined : await this.#key().catch(() => undefined);
     if (key !== undefined) await this.#resumeStore?.remove(key);
   }
