@@ -68,6 +68,44 @@ async function eventually(check: () => boolean, what: string, timeoutMs = 5000):
   }
 }
 
+/** A PATCH whose body arrives in `chunks` pieces of `chunk` bytes, one every 60 ms. */
+function slowPatch(
+  location: string,
+  offset: number,
+  chunk: number,
+  chunks: number,
+  headers: Record<string, string> = {},
+) {
+  const url = new URL(location);
+  let answered = false;
+  const status = new Promise<number>((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'PATCH', agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          answered = true;
+          resolve(res.statusCode ?? 0);
+        });
+      },
+    );
+    req.on('error', reject);
+    for (const [name, value] of Object.entries({ ...OCTETS, ...headers })) req.setHeader(name, value);
+    req.setHeader('upload-offset', String(offset));
+    req.setHeader('content-length', String(chunk * chunks));
+    let sent = 0;
+    const tick = setInterval(() => {
+      req.write(Buffer.alloc(chunk, sent));
+      sent += 1;
+      if (sent === chunks) {
+        clearInterval(tick);
+        req.end();
+      }
+    }, 60);
+  });
+  return { status, answered: () => answered };
+}
+
 describe('GET /uploads', () => {
   let server: TestServer;
   before(async () => {
@@ -256,34 +294,8 @@ describe('GET /uploads/events', () => {
       const chunks = 16;
       const location = await createUpload(server.endpoint, chunk * chunks);
       const id = idOf(location);
-      const url = new URL(location);
-      let answered = false;
       const started = performance.now();
-      const done = new Promise<number>((resolve, reject) => {
-        const req = httpRequest(
-          { host: url.hostname, port: url.port, path: url.pathname, method: 'PATCH', agent: false },
-          (res) => {
-            res.resume();
-            res.on('end', () => {
-              answered = true;
-              resolve(res.statusCode ?? 0);
-            });
-          },
-        );
-        req.on('error', reject);
-        for (const [name, value] of Object.entries(OCTETS)) req.setHeader(name, value);
-        req.setHeader('upload-offset', '0');
-        req.setHeader('content-length', String(chunk * chunks));
-        let sent = 0;
-        const tick = setInterval(() => {
-          req.write(Buffer.alloc(chunk, sent));
-          sent += 1;
-          if (sent === chunks) {
-            clearInterval(tick);
-            req.end();
-          }
-        }, 60);
-      });
+      const patching = slowPatch(location, 0, chunk, chunks);
       await feed.next(
         'progress',
         (data) =>
@@ -291,8 +303,8 @@ describe('GET /uploads/events', () => {
           data.upload.receivedBytes > 0 &&
           data.upload.receivedBytes < chunk * chunks,
       );
-      assert.equal(answered, false, 'the progress arrived while the PATCH was still being sent');
-      assert.equal(await done, 204);
+      assert.equal(patching.answered(), false, 'the progress arrived while the PATCH was still being sent');
+      assert.equal(await patching.status, 204);
       await feed.next('completed', (data) => data.upload.id === id);
       const elapsed = performance.now() - started;
       const progress = feed.events.filter(
@@ -309,6 +321,24 @@ describe('GET /uploads/events', () => {
         [...received].sort((a, b) => a - b),
         'progress never goes backwards',
       );
+    } finally {
+      feed.close();
+    }
+  });
+
+  it('takes back the progress it showed of a PATCH body refused by its checksum', async () => {
+    const feed = await openSse(`${server.url}/uploads/events`);
+    try {
+      await feed.next('snapshot');
+      const location = await createUpload(server.endpoint, 1024 * 1024);
+      const id = idOf(location);
+      const wrong = `sha1 ${Buffer.alloc(20).toString('base64')}`;
+      const patching = slowPatch(location, 0, 64 * 1024, 8, { 'upload-checksum': wrong });
+      await feed.next('progress', (data) => data.upload.id === id && data.upload.receivedBytes > 0);
+      assert.equal(await patching.status, 460);
+      await feed.next('progress', (data) => data.upload.id === id && data.upload.receivedBytes === 0);
+      const listed = (await list(server.url)).uploads.find((upload) => upload.id === id);
+      assert.equal(listed?.receivedBytes, 0);
     } finally {
       feed.close();
     }

@@ -87,25 +87,35 @@ export function createUploadEvents(): UploadEvents {
 /** A body reports its progress at most this often (the feed shows ~4 updates a second). */
 export const PROGRESS_INTERVAL_MS = 250;
 
+export interface ProgressTap {
+  /** `bytes` more arrived. */
+  chunk(bytes: number): void;
+  /** None of the body was kept (a checksum refused it): undo what listeners were shown. */
+  dropped(): void;
+}
+
 /**
  * Counts the bytes of a body as they arrive (`record`'s bytes from `start`) and emits `progress`
  * at most every `PROGRESS_INTERVAL_MS`, only while someone listens: a long `PATCH` then shows live
  * progress instead of one jump at its end. With nobody listening, a chunk costs an addition and a
  * map lookup.
  */
-export function progressTap(
-  events: UploadEvents,
-  record: UploadRecord,
-  start: number,
-): (bytes: number) => void {
+export function progressTap(events: UploadEvents, record: UploadRecord, start: number): ProgressTap {
   let received = start;
   let last = Number.NEGATIVE_INFINITY;
-  return (bytes) => {
-    received += bytes;
-    if (!events.hasListeners(record.id)) return;
-    const now = performance.now();
-    if (now - last < PROGRESS_INTERVAL_MS) return;
-    last = now;
-    events.emit(record.id, { type: 'progress', record, receivedBytes: received, partsReceived: 0 });
+  let shown = false;
+  return {
+    chunk(bytes) {
+      received += bytes;
+      if (!events.hasListeners(record.id)) return;
+      const now = performance.now();
+      if (now - last < PROGRESS_INTERVAL_MS) return;
+      last = now;
+      shown = true;
+      events.emit(record.id, { type: 'progress', record, receivedBytes: received, partsReceived: 0 });
+    },
+    dropped() {
+      if (shown) events.emit(record.id, { type: 'progress', record, receivedBytes: start, partsReceived: 0 });
+    },
   };
 }

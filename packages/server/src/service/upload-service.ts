@@ -253,7 +253,7 @@ export class UploadService {
       watch.touch();
       if (digests) for (const digest of digests.values()) digest.update(chunk);
       hash?.update(chunk);
-      live?.(chunk.byteLength);
+      live?.chunk(chunk.byteLength);
     };
     let result: Awaited<ReturnType<DataStore['append']>>;
     try {
@@ -309,6 +309,7 @@ export class UploadService {
       hash?.advance(written);
       this.#metrics.bytesReceived.inc(written);
     }
+    if (written === 0) live?.dropped();
     let updated = record;
     if (record.size !== null && start + written === record.size) {
       // Complete (also with nothing written: a deferred length declared equal to the bytes already
