@@ -55,6 +55,23 @@ export function partsText(item: Pick<UploadItem, 'progress'>): string | undefine
   return parts === undefined ? undefined : `Parts ${parts.confirmed} of ${parts.total}`;
 }
 
+/** The list's summary in two halves: "2 of 3 files uploaded" and "45% of 2.6 GB". */
+export function summaryParts(totals: {
+  files: number;
+  done: number;
+  percent: number | undefined;
+  totalBytes: number;
+}): {
+  files: string;
+  bytes: string;
+} {
+  const files = totals.files === 1 ? '1 file' : `${totals.files} files`;
+  return {
+    files: `${totals.done} of ${files} uploaded`,
+    bytes: `${totals.percent ?? 0}% of ${formatBytes(totals.totalBytes)}`,
+  };
+}
+
 /** The list's summary: "2 of 3 files uploaded · 45% of 2.6 GB". */
 export function summaryText(totals: {
   files: number;
@@ -62,6 +79,6 @@ export function summaryText(totals: {
   percent: number | undefined;
   totalBytes: number;
 }): string {
-  const files = totals.files === 1 ? '1 file' : `${totals.files} files`;
-  return `${totals.done} of ${files} uploaded · ${totals.percent ?? 0}% of ${formatBytes(totals.totalBytes)}`;
+  const { files, bytes } = summaryParts(totals);
+  return `${files} · ${bytes}`;
 }

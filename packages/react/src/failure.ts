@@ -8,6 +8,11 @@ export interface UploadFailure {
   readonly code: string | undefined;
   /** One or two sentences for people: what happened and what to do. */
   readonly message: string;
+  /**
+   * Whether trying again can help: false when the server refused the file for what it is (too
+   * large, a refused type), the stored file did not match, or the upload is set up wrongly.
+   */
+  readonly retryable: boolean;
   /** The error itself (a `ClientError` from the SDK, or whatever was thrown). */
   readonly error: unknown;
 }
@@ -33,10 +38,26 @@ function byStatus(status: number, name: string): string | undefined {
   return undefined;
 }
 
+/** Codes after which the same upload cannot succeed; the file has to be added again (or not at all). */
+const FINAL_CODES = new Set([
+  'ERR_UPLOAD_GONE',
+  'ERR_VERIFICATION_FAILED',
+  'ERR_INVALID_OPTIONS',
+  'ERR_PROTOCOL',
+  'ERR_UNSUPPORTED_BY_SERVER',
+  'ERR_SIZE_REQUIRED',
+]);
+
+/** Refusals of the file itself: trying the same file again gets the same answer. */
+const FINAL_STATUSES = new Set([400, 411, 413, 415, 422]);
+
 /** The failure of the upload of `name`, described for people. */
 export function describeFailure(error: unknown, name: string): UploadFailure {
   const { code, status, serverCode } = facts(error);
   const known = typeof code === 'string' ? code : undefined;
+  const retryable =
+    !FINAL_CODES.has(known ?? '') &&
+    !(known === 'ERR_HTTP_STATUS' && typeof status === 'number' && FINAL_STATUSES.has(status));
   const message = (() => {
     switch (known) {
       case 'ERR_NETWORK':
@@ -66,6 +87,7 @@ export function describeFailure(error: unknown, name: string): UploadFailure {
   return Object.freeze({
     code: known,
     message: message ?? `${name} could not be uploaded. Retry, or add the file again.`,
+    retryable,
     error,
   });
 }

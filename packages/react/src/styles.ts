@@ -106,6 +106,9 @@ export const dropzoneStyles = `
   margin: 0;
   font-variant-numeric: tabular-nums;
 }
+.ferry-dropzone__summary span {
+  display: inline-block;
+}
 .ferry-dropzone__rejections {
   display: grid;
   gap: 0.5rem;

@@ -5,9 +5,9 @@
  * resumed, failed and finished, and progress by quarters. Built on `useUploads`; every rule and
  * callback is the hook's.
  */
-import { type DragEvent, type ReactNode, useEffect, useId, useLayoutEffect, useRef, useState } from 'react';
+import { type DragEvent, type ReactNode, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { announcements } from './announce.ts';
-import { amountText, partsText, progressValueText, rateText, stateLabel, summaryText } from './card-text.ts';
+import { amountText, partsText, progressValueText, rateText, stateLabel, summaryParts } from './card-text.ts';
 import { formatBytes } from './format.ts';
 import type { UploadItem } from './snapshot.ts';
 import { dropzoneStyles } from './styles.ts';
@@ -16,9 +16,12 @@ import { type UploadsView, useUploads } from './use-uploads.ts';
 import { describeRules, type Rejection } from './validate.ts';
 
 export interface UploadDropzoneProps extends UploadsOptions {
-  /** The drop area's text and accessible name. Default "Choose files or drop them here". */
+  /** The drop area's text. Default "Choose files or drop them here". */
   label?: string;
-  /** The line under it. Default: the rules in words ("Images and .pdf files; up to 2 GB each."). */
+  /**
+   * The line under it. Default: the rules in words ("Images and .pdf files; up to 2 GB each.").
+   * Label and hint are the button's accessible name, so what is seen is what is heard.
+   */
   hint?: string;
   /** Added to the root element's class. */
   className?: string;
@@ -98,6 +101,7 @@ function primaryAction(item: UploadItem, actions: CardActions): ReactNode {
     case 'paused':
       return <ActionButton key="primary" word="Resume" name={name} primary onClick={() => view.resume(id)} />;
     case 'failed':
+      if (item.error?.retryable === false) return null;
       return <ActionButton key="primary" word="Retry" name={name} primary onClick={() => view.retry(id)} />;
     case 'needs-file':
       return <ActionButton key="primary" word="Choose again" name={name} primary onClick={actions.choose} />;
@@ -198,9 +202,8 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
   const target = useRef<HTMLButtonElement>(null);
   const [dragging, setDragging] = useState(false);
   const message = useAnnouncer(items, rejections);
-  const labelId = useId();
-  const hintId = useId();
   const hintText = hint ?? describeRules(options);
+  const summary = summaryParts(totals);
 
   const choose = () => input.current?.click();
   const actions: CardActions = { view, choose, removed: () => target.current?.focus() };
@@ -232,8 +235,6 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
         type="button"
         className="ferry-dropzone__target"
         data-dragging={dragging ? '' : undefined}
-        aria-labelledby={labelId}
-        aria-describedby={hintText === '' ? undefined : hintId}
         onClick={choose}
         onDragEnter={onDragOver}
         onDragOver={onDragOver}
@@ -241,14 +242,10 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
         onDrop={onDrop}
       >
         <UploadIcon />
-        <span id={labelId} className="ferry-dropzone__label">
+        <span className="ferry-dropzone__label">
           {dragging ? 'Drop to add files' : (label ?? <DefaultLabel />)}
         </span>
-        {hintText !== '' && (
-          <span id={hintId} className="ferry-dropzone__hint">
-            {hintText}
-          </span>
-        )}
+        {hintText !== '' && <span className="ferry-dropzone__hint">{hintText}</span>}
       </button>
       <input
         ref={input}
@@ -288,7 +285,11 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
           </button>
         </div>
       )}
-      {totals.files > 1 && <p className="ferry-dropzone__summary">{summaryText(totals)}</p>}
+      {totals.files > 1 && (
+        <p className="ferry-dropzone__summary">
+          <span>{summary.files}</span> · <span>{summary.bytes}</span>
+        </p>
+      )}
       {items.length > 0 && (
         <ul className="ferry-dropzone__list" aria-label="Uploads">
           {items.map((item) => (

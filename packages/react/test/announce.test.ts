@@ -151,6 +151,10 @@ describe('card text', () => {
     assert.equal(failure.message, 'The server does not accept a file as large as movie.mkv.');
     assert.equal(failure.code, 'ERR_HTTP_STATUS');
     assert.equal(failure.error, error);
+    assert.equal(failure.retryable, false, 'the same file gets the same answer');
+    assert.equal(describeFailure({ code: 'ERR_RETRY_LIMIT' }, 'a').retryable, true);
+    assert.equal(describeFailure({ code: 'ERR_HTTP_STATUS', status: 503 }, 'a').retryable, true);
+    assert.equal(describeFailure({ code: 'ERR_VERIFICATION_FAILED' }, 'a').retryable, false);
     assert.equal(
       describeFailure(new TypeError('boom'), 'a.txt').message,
       'a.txt could not be uploaded. Retry, or add the file again.',
