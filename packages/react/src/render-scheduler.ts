@@ -1,32 +1,37 @@
 /**
  * When a store tells React about changes. A change of state (paused, failed, done, a file added)
  * goes out at once — in a microtask, so changes made together render together. Progress goes out
- * at most once per interval: a dozen parallel uploads each reporting every 100 ms would otherwise
- * re-render the list over a hundred times a second.
+ * at most once per interval (at once when the last render is older than that): a dozen parallel
+ * uploads each reporting every 100 ms would otherwise re-render the list over a hundred times a
+ * second.
  */
 export class RenderScheduler {
   readonly #intervalMs: number;
   readonly #flush: () => void;
+  readonly #now: () => number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #queued = false;
+  #lastRun = Number.NEGATIVE_INFINITY;
 
-  constructor(intervalMs: number, flush: () => void) {
+  constructor(intervalMs: number, flush: () => void, now: () => number = () => performance.now()) {
     this.#intervalMs = intervalMs;
     this.#flush = flush;
+    this.#now = now;
   }
 
   /** Something changed; `urgent` for what a person should see at once (anything but progress). */
   request(urgent: boolean): void {
     if (this.#queued) return;
-    if (urgent) {
+    const wait = this.#intervalMs - (this.#now() - this.#lastRun);
+    if (urgent || wait <= 0) {
       this.#queued = true;
       queueMicrotask(() => this.#run());
       return;
     }
-    this.#timer ??= setTimeout(() => this.#run(), this.#intervalMs);
+    this.#timer ??= setTimeout(() => this.#run(), wait);
   }
 
-  /** Drops what is pending (the store is no longer used). */
+  /** Drops a pending progress render (the store is no longer used). */
   dispose(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -35,6 +40,7 @@ export class RenderScheduler {
   #run(): void {
     this.#queued = false;
     this.dispose();
+    this.#lastRun = this.#now();
     this.#flush();
   }
 }
