@@ -29,9 +29,8 @@ function added(item: UploadItem): string {
   return `${item.name} added.`;
 }
 
-/** The sentence for one item's change, if it deserves one. */
-export function describeChange(before: UploadItem | undefined, after: UploadItem): string | undefined {
-  if (before === undefined) return added(after);
+/** What the state change between two snapshots of an item says, if anything. */
+function stateSentence(before: UploadItem, after: UploadItem): string | undefined {
   const { name } = after;
   if (before.state !== after.state) {
     switch (after.state) {
@@ -52,13 +51,25 @@ export function describeChange(before: UploadItem | undefined, after: UploadItem
   if (before.restored !== after.restored && after.restored) {
     return `${name} continues where it stopped before the page reloaded.`;
   }
+  return undefined;
+}
+
+/**
+ * The sentences for one item's change, in order: what happened to it, then the quarter its
+ * progress passed, if any (a resume may find the server already past the next quarter).
+ */
+export function describeChange(before: UploadItem | undefined, after: UploadItem): string[] {
+  if (before === undefined) return [added(after)];
+  const sentences: string[] = [];
+  const state = stateSentence(before, after);
+  if (state !== undefined) sentences.push(state);
   if (LIVE.has(after.state)) {
     const reached = progressStep(after.progress.percent);
     if (reached > progressStep(before.progress.percent) && reached < 100) {
-      return `${name}: ${reached}% uploaded.`;
+      sentences.push(`${after.name}: ${reached}% uploaded.`);
     }
   }
-  return undefined;
+  return sentences;
 }
 
 /**
@@ -72,8 +83,7 @@ export function announcements(previous: readonly UploadItem[], next: readonly Up
   for (const item of next) {
     const old = before.get(item.id);
     if (old === item) continue;
-    const message = describeChange(old, item);
-    if (message !== undefined) messages.push(message);
+    messages.push(...describeChange(old, item));
   }
   return messages;
 }

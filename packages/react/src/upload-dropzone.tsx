@@ -5,14 +5,14 @@
  * resumed, failed and finished, and progress by quarters. Built on `useUploads`; every rule and
  * callback is the hook's.
  */
-import { type DragEvent, type ReactNode, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { type DragEvent, memo, type ReactNode, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { announcements } from './announce.ts';
 import { amountText, partsText, progressValueText, rateText, stateLabel, summaryParts } from './card-text.ts';
 import { formatBytes } from './format.ts';
 import type { UploadItem } from './snapshot.ts';
 import { dropzoneStyles } from './styles.ts';
-import type { UploadsOptions } from './uploads-store.ts';
-import { type UploadsView, useUploads } from './use-uploads.ts';
+import type { UploadsOptions, UploadsStore } from './uploads-store.ts';
+import { useUploads } from './use-uploads.ts';
 import { describeRules, type Rejection } from './validate.ts';
 
 export interface UploadDropzoneProps extends UploadsOptions {
@@ -67,7 +67,7 @@ function UploadIcon(): ReactNode {
 }
 
 interface CardActions {
-  view: UploadsView;
+  store: UploadsStore;
   /** Opens the file chooser (to pick a `needs-file` upload's file again). */
   choose(): void;
   /** The item left the list: focus goes back to the drop area. */
@@ -89,20 +89,22 @@ function ActionButton(props: { word: string; name: string; primary?: boolean; on
 }
 
 function primaryAction(item: UploadItem, actions: CardActions): ReactNode {
-  const { view } = actions;
+  const { store } = actions;
   const { id, name } = item;
   switch (item.state) {
     case 'idle':
-      return <ActionButton key="primary" word="Start" name={name} primary onClick={() => view.start(id)} />;
+      return <ActionButton key="primary" word="Start" name={name} primary onClick={() => store.start(id)} />;
     case 'creating':
     case 'uploading':
     case 'completing':
-      return <ActionButton key="primary" word="Pause" name={name} onClick={() => view.pause(id)} />;
+      return <ActionButton key="primary" word="Pause" name={name} onClick={() => store.pause(id)} />;
     case 'paused':
-      return <ActionButton key="primary" word="Resume" name={name} primary onClick={() => view.resume(id)} />;
+      return (
+        <ActionButton key="primary" word="Resume" name={name} primary onClick={() => store.resume(id)} />
+      );
     case 'failed':
       if (item.error?.retryable === false) return null;
-      return <ActionButton key="primary" word="Retry" name={name} primary onClick={() => view.retry(id)} />;
+      return <ActionButton key="primary" word="Retry" name={name} primary onClick={() => store.retry(id)} />;
     case 'needs-file':
       return <ActionButton key="primary" word="Choose again" name={name} primary onClick={actions.choose} />;
     default:
@@ -111,7 +113,7 @@ function primaryAction(item: UploadItem, actions: CardActions): ReactNode {
 }
 
 function secondaryAction(item: UploadItem, actions: CardActions): ReactNode {
-  const { view } = actions;
+  const { store } = actions;
   const { id, name, state } = item;
   const live = state === 'idle' || state === 'creating' || state === 'uploading';
   if (live || state === 'completing' || state === 'paused') {
@@ -120,7 +122,7 @@ function secondaryAction(item: UploadItem, actions: CardActions): ReactNode {
         key="secondary"
         word="Cancel"
         name={name}
-        onClick={() => void view.cancel(id).catch(() => {})}
+        onClick={() => void store.cancel(id).catch(() => {})}
       />
     );
   }
@@ -130,14 +132,21 @@ function secondaryAction(item: UploadItem, actions: CardActions): ReactNode {
       word="Remove"
       name={name}
       onClick={() => {
-        void view.remove(id).catch(() => {});
+        void store.remove(id).catch(() => {});
         actions.removed();
       }}
     />
   );
 }
 
-function UploadCard({ item, actions }: { item: UploadItem; actions: CardActions }): ReactNode {
+/** Renders again only when its item changed (items keep their identity otherwise). */
+const UploadCard = memo(function UploadCard({
+  item,
+  actions,
+}: {
+  item: UploadItem;
+  actions: CardActions;
+}): ReactNode {
   const ref = useRef<HTMLLIElement>(null);
   // Whether focus was in this card before this update: a button it held may be about to go (Pause
   // once the file is done), and focus must then stay in the card rather than fall to the page.
@@ -192,7 +201,7 @@ function UploadCard({ item, actions }: { item: UploadItem; actions: CardActions 
       </div>
     </li>
   );
-}
+});
 
 export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
   const { label, hint, className, unstyled, ...options } = props;
@@ -205,8 +214,12 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
   const hintText = hint ?? describeRules(options);
   const summary = summaryParts(totals);
 
-  const choose = () => input.current?.click();
-  const actions: CardActions = { view, choose, removed: () => target.current?.focus() };
+  // One object for the component's life, so unchanged cards skip rendering.
+  const [actions] = useState<CardActions>(() => ({
+    store: view.store,
+    choose: () => input.current?.click(),
+    removed: () => target.current?.focus(),
+  }));
 
   const onDragOver = (event: DragEvent<HTMLButtonElement>) => {
     if (!event.dataTransfer.types.includes('Files')) return;
@@ -235,7 +248,7 @@ export function UploadDropzone(props: UploadDropzoneProps): ReactNode {
         type="button"
         className="ferry-dropzone__target"
         data-dragging={dragging ? '' : undefined}
-        onClick={choose}
+        onClick={actions.choose}
         onDragEnter={onDragOver}
         onDragOver={onDragOver}
         onDragLeave={onDragLeave}

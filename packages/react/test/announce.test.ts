@@ -59,11 +59,18 @@ describe('progress steps', () => {
   });
 
   it('a jump over several steps is announced once, at the step reached', () => {
-    assert.equal(describeChange(item({}, 10), item({}, 80)), 'report.pdf: 75% uploaded.');
+    assert.deepEqual(describeChange(item({}, 10), item({}, 80)), ['report.pdf: 75% uploaded.']);
   });
 
   it('no progress is announced while paused', () => {
-    assert.equal(describeChange(item({ state: 'paused' }, 10), item({ state: 'paused' }, 60)), undefined);
+    assert.deepEqual(describeChange(item({ state: 'paused' }, 10), item({ state: 'paused' }, 60)), []);
+  });
+
+  it('a resume that finds the server past a quarter says both, in order', () => {
+    assert.deepEqual(describeChange(item({ state: 'paused' }, 45), item({ state: 'uploading' }, 52)), [
+      'report.pdf resumed.',
+      'report.pdf: 50% uploaded.',
+    ]);
   });
 });
 
@@ -99,7 +106,7 @@ describe('state changes', () => {
     ],
     ['unchanged', item({}, 30), item({}, 31), undefined],
   ] as const) {
-    it(label, () => assert.equal(describeChange(before, after), message));
+    it(label, () => assert.deepEqual(describeChange(before, after), message === undefined ? [] : [message]));
   }
 
   it('an item that left the list says nothing; unchanged items are skipped by identity', () => {
