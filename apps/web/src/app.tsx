@@ -1,0 +1,118 @@
+/**
+ * The page `ferry serve` shows at `/`: send files (a protocol choice and `<UploadDropzone>`), the
+ * files this browser finished with their download links, and the uploads in progress on the
+ * server, live.
+ */
+import type { Protocol, UploadResult } from '@ferry/client';
+import { UploadDropzone, type UploadItem } from '@ferry/react';
+import { type ReactNode, useState } from 'react';
+import { finishedFiles } from './finished-files.ts';
+import { FinishedList } from './finished-list.tsx';
+import { useLeftoverProtocols } from './leftovers.ts';
+import { ENDPOINTS, PROTOCOL_NAMES, savedProtocol, saveProtocol } from './protocol.ts';
+import { ProtocolChoice } from './protocol-choice.tsx';
+import { ServerPanel } from './server-panel.tsx';
+
+const HINTS: Record<Protocol, string> = {
+  parts: 'Any type, any size. Sent in parallel parts.',
+  tus: 'Any type, any size. Sent with tus.',
+};
+
+function recordFinished(item: UploadItem, result: UploadResult): void {
+  finishedFiles.add(item.name, result.protocol, result);
+}
+
+function Logo(): ReactNode {
+  return (
+    <svg className="brand__logo" viewBox="0 0 32 32" aria-hidden="true" focusable="false">
+      <rect width="32" height="32" rx="7" fill="currentColor" />
+      <path
+        d="M16 22V9m0 0-5 5m5-5 5 5M8 23h16"
+        fill="none"
+        stroke="var(--logo-fg)"
+        strokeWidth="2.5"
+        strokeLinecap="round"
+        strokeLinejoin="round"
+      />
+    </svg>
+  );
+}
+
+function SendPanel(): ReactNode {
+  const [protocol, setProtocol] = useState<Protocol>(savedProtocol);
+  const [protocolAtLoad] = useState(protocol);
+  const leftovers = useLeftoverProtocols(protocolAtLoad);
+  return (
+    <section className="panel send" aria-labelledby="send-heading">
+      <h1 id="send-heading">Send files</h1>
+      <p className="panel__lead">
+        Uploads continue where they stopped after a lost connection, a reload or a browser restart, and the
+        server checks each file's SHA-256 before it is kept.
+      </p>
+      <ProtocolChoice
+        value={protocol}
+        onChange={(next) => {
+          setProtocol(next);
+          saveProtocol(next);
+        }}
+      />
+      <UploadDropzone
+        className="send__dropzone"
+        endpoint={ENDPOINTS[protocol]}
+        protocol={protocol}
+        hint={HINTS[protocol]}
+        onComplete={recordFinished}
+      />
+      <p className="hint">
+        Files up to 64 MB are kept in this browser until they finish, so they continue by themselves after a
+        reload. A larger file continues once you choose it again.
+      </p>
+      {leftovers.map((other) => (
+        <div key={other} className="send__other">
+          <h2>Unfinished {PROTOCOL_NAMES[other]} uploads</h2>
+          <p className="hint">
+            These were started with {PROTOCOL_NAMES[other]} before the page was reloaded.
+          </p>
+          <UploadDropzone
+            className="send__dropzone"
+            endpoint={ENDPOINTS[other]}
+            protocol={other}
+            label={`Choose files to send with ${PROTOCOL_NAMES[other]}`}
+            hint={HINTS[other]}
+            onComplete={recordFinished}
+          />
+        </div>
+      ))}
+    </section>
+  );
+}
+
+export function App(): ReactNode {
+  return (
+    <>
+      <header className="top">
+        <p className="brand">
+          <Logo />
+          Ferry
+        </p>
+        <p className="top__tagline">Resumable, parallel, verifiable file uploads</p>
+      </header>
+      <main className="layout">
+        <div className="layout__main">
+          <SendPanel />
+          <FinishedList />
+        </div>
+        <div className="layout__side">
+          <ServerPanel />
+        </div>
+      </main>
+      <footer className="foot">
+        <p>
+          This server speaks tus at <code>/files/</code> and the parts API at <code>/uploads/</code>; finished
+          files download from <code>/files/:id</code>, and <code>/uploads/events</code> streams the uploads in
+          progress.
+        </p>
+      </footer>
+    </>
+  );
+}

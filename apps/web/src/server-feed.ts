@@ -1,0 +1,200 @@
+/**
+ * The uploads in progress on the server, live: `GET /uploads/events` (Server-Sent Events, see
+ * docs/uploads-feed.md) folded into one frozen snapshot for `useSyncExternalStore`. Events are
+ * upserts keyed by id; every (re)connection starts with a `snapshot` that replaces what was held.
+ *
+ * The feed carries bytes received, not speed: the rate shown is measured here, over the progress
+ * events of the last few seconds (parts arrive whole, so two events alone can be milliseconds and
+ * many megabytes apart).
+ */
+import type { UploadFeedEvent, UploadSummary } from '@ferry/protocol';
+import { useSyncExternalStore } from 'react';
+import { linkTo } from './finished-files.ts';
+
+export type FeedConnection = 'connecting' | 'live' | 'reconnecting';
+
+export interface ServerUpload {
+  readonly summary: UploadSummary;
+  /** Bytes per second over the last few seconds; 0 until a second of progress was seen. */
+  readonly bytesPerSecond: number;
+  /** `performance.now()` when bytes last arrived (or when the upload was first seen). */
+  readonly movedAt: number;
+  /** Recent (time, bytes received) pairs the rate is measured over, oldest first. */
+  readonly samples: readonly Sample[];
+  /** Why the server refused to complete it, when it did. */
+  readonly error: string | undefined;
+}
+
+export interface FinishedOnServer {
+  readonly id: string;
+  readonly name: string;
+  readonly size: number;
+  readonly href: string;
+  /** ISO 8601 */
+  readonly finishedAt: string;
+}
+
+export interface FeedSnapshot {
+  readonly connection: FeedConnection;
+  /** Newest first, as the server lists them. */
+  readonly uploads: readonly ServerUpload[];
+  /** True when the server had more uploads in progress than its list holds. */
+  readonly truncated: boolean;
+  /** Files that finished while this page listened, newest first (at most `RECENT_LIMIT`). */
+  readonly finished: readonly FinishedOnServer[];
+}
+
+interface Sample {
+  readonly at: number;
+  readonly bytes: number;
+}
+
+export const RECENT_LIMIT = 8;
+/** The rate is measured over the progress of this many milliseconds… */
+const RATE_WINDOW_MS = 4000;
+/** …and shown once it spans at least this many. */
+const RATE_MIN_SPAN_MS = 1000;
+/** How long to wait before reopening a feed the server closed for good (not a plain reconnect). */
+const REOPEN_MS = 5000;
+
+export interface ServerFeed {
+  subscribe(listener: () => void): () => void;
+  getSnapshot(): FeedSnapshot;
+}
+
+export function createServerFeed(url = '/uploads/events'): ServerFeed {
+  let snapshot: FeedSnapshot = Object.freeze({
+    connection: 'connecting',
+    uploads: Object.freeze([]),
+    truncated: false,
+    finished: Object.freeze([]),
+  });
+  const uploads = new Map<string, ServerUpload>();
+  const listeners = new Set<() => void>();
+  let source: EventSource | undefined;
+  let reopenTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function publish(changes: Partial<FeedSnapshot>): void {
+    const ordered = [...uploads.values()].sort((a, b) =>
+      b.summary.createdAt.localeCompare(a.summary.createdAt),
+    );
+    snapshot = Object.freeze({ ...snapshot, uploads: Object.freeze(ordered), ...changes });
+    for (const listener of [...listeners]) listener();
+  }
+
+  function upsert(summary: UploadSummary, error?: string): void {
+    const now = performance.now();
+    const previous = uploads.get(summary.id);
+    let movedAt = previous?.movedAt ?? now;
+    let samples = previous?.samples ?? [];
+    const last = samples[samples.length - 1];
+    if (last === undefined || summary.receivedBytes !== last.bytes) {
+      if (last !== undefined) movedAt = now;
+      samples = [
+        ...samples.filter((sample) => now - sample.at <= RATE_WINDOW_MS),
+        { at: now, bytes: summary.receivedBytes },
+      ];
+    }
+    const first = samples[0];
+    const newest = samples[samples.length - 1];
+    const span = first === undefined || newest === undefined ? 0 : newest.at - first.at;
+    const bytesPerSecond =
+      first !== undefined && newest !== undefined && span >= RATE_MIN_SPAN_MS
+        ? Math.max(0, ((newest.bytes - first.bytes) * 1000) / span)
+        : 0;
+    uploads.set(summary.id, Object.freeze({ summary, bytesPerSecond, movedAt, samples, error }));
+  }
+
+  function onEvent(event: UploadFeedEvent): void {
+    switch (event.type) {
+      case 'snapshot': {
+        const kept = new Map(uploads);
+        uploads.clear();
+        for (const summary of event.uploads) {
+          const previous = kept.get(summary.id);
+          if (previous !== undefined) uploads.set(summary.id, previous);
+          upsert(summary);
+        }
+        publish({ connection: 'live', truncated: event.truncated });
+        return;
+      }
+      case 'created':
+      case 'progress':
+        upsert(event.upload, uploads.get(event.upload.id)?.error);
+        break;
+      case 'failed':
+        upsert(event.upload, event.error.message);
+        break;
+      case 'completed': {
+        uploads.delete(event.upload.id);
+        const { file } = event;
+        const done: FinishedOnServer = Object.freeze({
+          id: file.id,
+          name: file.name ?? event.upload.name ?? 'Unnamed file',
+          size: file.size,
+          href: linkTo(file.url),
+          finishedAt: file.finishedAt,
+        });
+        const finished = [done, ...snapshot.finished.filter((known) => known.id !== done.id)];
+        publish({ finished: Object.freeze(finished.slice(0, RECENT_LIMIT)) });
+        return;
+      }
+      case 'removed':
+        uploads.delete(event.id);
+        break;
+    }
+    publish({});
+  }
+
+  function open(): void {
+    reopenTimer = undefined;
+    const feed = new EventSource(url);
+    source = feed;
+    const handle = (message: MessageEvent<string>) => {
+      try {
+        onEvent(JSON.parse(message.data) as UploadFeedEvent);
+      } catch {
+        // Not an event of this feed: ignored.
+      }
+    };
+    for (const type of ['snapshot', 'created', 'progress', 'completed', 'failed', 'removed']) {
+      feed.addEventListener(type, handle as EventListener);
+    }
+    feed.onerror = () => {
+      if (source !== feed) return;
+      if (snapshot.connection !== 'reconnecting') publish({ connection: 'reconnecting' });
+      // CONNECTING: EventSource tries again by itself. CLOSED (an answer that was not a stream):
+      // it gave up, so a new one is opened a little later.
+      if (feed.readyState === EventSource.CLOSED) {
+        feed.close();
+        source = undefined;
+        reopenTimer = setTimeout(open, REOPEN_MS);
+      }
+    };
+  }
+
+  function close(): void {
+    if (reopenTimer !== undefined) clearTimeout(reopenTimer);
+    reopenTimer = undefined;
+    source?.close();
+    source = undefined;
+  }
+
+  return {
+    subscribe(listener) {
+      listeners.add(listener);
+      if (listeners.size === 1) open();
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) close();
+      };
+    },
+    getSnapshot: () => snapshot,
+  };
+}
+
+const feed = createServerFeed();
+
+export function useServerFeed(): FeedSnapshot {
+  return useSyncExternalStore(feed.subscribe, feed.getSnapshot, feed.getSnapshot);
+}
