@@ -163,7 +163,12 @@ const UploadCard = memo(function UploadCard({
   const amount = amountText(item);
   const rate = rateText(item);
   const parts = partsText(item);
-  const showBar = state !== 'needs-file' && state !== 'cancelled';
+  // No bar where it would say nothing: a file waiting to be picked again, a cancelled one, and a
+  // failure before the first byte (the reason says it all).
+  const showBar =
+    state !== 'needs-file' &&
+    state !== 'cancelled' &&
+    !(state === 'failed' && item.progress.bytesConfirmed === 0);
   return (
     <li ref={ref} className="ferry-upload" data-state={state}>
       <div className="ferry-upload__head">

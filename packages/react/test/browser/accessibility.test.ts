@@ -1,9 +1,9 @@
 /**
  * `<UploadDropzone>` for people who do not use a mouse or do not see the screen: the whole flow by
- * keyboard with a visible focus ring and focus that never falls to the page; the live region's
- * words; axe-core (WCAG 2.2 A/AA and best practices) with no violation when empty, uploading,
- * paused, failed, finished and refusing files, in light and dark. Screenshots of every state go to
- * test-results/react/.
+ * keyboard with a visible focus ring and focus that never falls to the page; no motion when reduced
+ * motion is asked for; the live region's words; axe-core (WCAG 2.2 A/AA and best practices) with no
+ * violation when empty, uploading, paused, failed, finished and refusing files, in light and dark.
+ * Screenshots of every state go to test-results/react/.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -44,6 +44,15 @@ describe('<UploadDropzone> by keyboard and screen reader in Chromium', { skip: b
         return `${style.outlineStyle} ${style.outlineWidth}`;
       });
       assert.equal(ring, 'solid 3px');
+      const transition = () =>
+        page.evaluate(
+          () =>
+            getComputedStyle(document.querySelector('.ferry-dropzone__target') as Element).transitionDuration,
+        );
+      assert.equal(await transition(), '0s', 'nothing moves when the user asks for reduced motion');
+      await page.emulateMedia({ reducedMotion: 'no-preference' });
+      assert.notEqual(await transition(), '0s', 'hover colours fade where motion is welcome');
+      await page.emulateMedia({ reducedMotion: 'reduce' });
       await screenshot(page, 'focus-light');
 
       let chooser = page.waitForEvent('filechooser');
