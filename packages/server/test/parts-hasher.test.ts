@@ -161,4 +161,42 @@ describe('PartsHasher', () => {
     for (const write of writes) write.fail();
     assert.equal(t.hasher.retainedBytes, 0);
   });
+
+  it('storage that fails to read: no retry loop in the background, and finish answers null', async () => {
+    let reads = 0;
+    const failing = {
+      read() {
+        reads += 1;
+        return Readable.from(
+          (async function* () {
+            yield Buffer.alloc(0);
+            throw new Error('EIO');
+          })(),
+        );
+      },
+    } as unknown as DataStore & Downloadable;
+    const hasher = new PartsHasher({
+      reader: failing,
+      locker: createMemoryLocker(),
+      retainBytes: 0,
+      lockWaitMs: 1000,
+    });
+    const size = 3 * PART;
+    const layout: PartsLayout = { id: 'u2', storageKey: 'k2', size, partSize: PART, partCount: 3 };
+    const file = randomBytes(size);
+    const parts: PartRecord[] = [];
+    for (const n of [3, 2, 1]) {
+      const tap = await hasher.begin(layout, n, async () => []);
+      tap.chunk(file.subarray((n - 1) * PART, n * PART));
+      const sha256 = createHash('sha256')
+        .update(file.subarray((n - 1) * PART, n * PART))
+        .digest('hex');
+      parts.push({ n, size: PART, sha256, etag: null, storedAt: 0 });
+      tap.stored(sha256);
+    }
+    // Timers still run: the event loop is not starved by a loop of failing reads.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(reads, 1, 'one background read, not retried');
+    assert.equal(await hasher.finish({ id: 'u2', storageKey: 'k2', size } as UploadRecord, parts), null);
+  });
 });

@@ -143,7 +143,8 @@ export class PartsHasher {
         const waiting = state.waiting.get(n);
         if (waiting?.chunks !== undefined && waiting.sha256 === sha256) {
           for (const chunk of waiting.chunks) state.hash.update(chunk);
-        } else if (!(await this.#readPart(state, n, signal))) {
+        } else if (!(await this.#readPart(state, n, signal).catch(() => false))) {
+          // The caller hashes the stored file itself, and reports what storage says.
           return null;
         }
       }
@@ -151,6 +152,11 @@ export class PartsHasher {
     } finally {
       this.forget(record.id);
     }
+  }
+
+  /** Stops every read from storage and forgets every upload (the server is shutting down). */
+  close(): void {
+    for (const id of [...this.#running.keys()]) this.forget(id);
   }
 
   /** Drops an upload's state (completed elsewhere, deleted, expired). */
@@ -294,6 +300,7 @@ export class PartsHasher {
     state.readAbort = abort;
     state.reading = (async () => {
       let lock: Lock | undefined;
+      let hashed = false;
       try {
         lock = await this.#locker.acquire(`${state.layout.id}/parts/${n}`, {
           timeoutMs: this.#lockWaitMs,
@@ -312,6 +319,7 @@ export class PartsHasher {
             state.waiting.delete(n);
             state.hashed.set(n, waiting.sha256);
             state.cursor = n + 1;
+            hashed = true;
           } else {
             state.hash = before;
           }
@@ -324,7 +332,9 @@ export class PartsHasher {
         if (state.readAbort === abort) state.readAbort = undefined;
         state.reading = undefined;
       }
-      if (!abort.signal.aborted) this.#advance(state);
+      // Only after a part was hashed: a failed read is not retried here (`finish` reads what is
+      // left), and a part taken back by its writer is hashed as it arrives again.
+      if (hashed) this.#advance(state);
     })();
   }
 

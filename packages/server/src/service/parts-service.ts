@@ -400,6 +400,7 @@ export class PartsService {
   /** Stops every part body being read; a stopped part is not recorded (the client re-sends it). */
   shutdown(): void {
     this.#shuttingDown = true;
+    this.#hasher?.close();
     for (const watch of this.#active) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
   }
 
