@@ -244,6 +244,18 @@ describe('parts client against Ferry', () => {
     assert.deepEqual(await store.list(), []);
   });
 
+  it('fingerprintFirst: a big file the server already holds is deduplicated, no part sent', async () => {
+    const bytes = randomBytes(HASH_FIRST_UP_TO + MiB);
+    const options = { endpoint, protocol: 'parts' as const, source: bytes, resumeStore: false as const };
+    const first = await createUpload(options).start();
+    await assertStored(first, { sha256: sha256(bytes), size: bytes.length });
+    const before = await ferryBytesReceived(server);
+    const again = await createUpload({ ...options, fingerprintFirst: true }).start();
+    assert.equal(again.deduplicated, true);
+    assert.equal((await ferryBytesReceived(server)) - before, 0, 'no byte was sent');
+    await assertStored(again, { sha256: sha256(bytes), size: bytes.length });
+  });
+
   it('cancel deletes the upload on the server', async () => {
     const bytes = randomBytes(20 * MiB);
     const upload = createUpload({

@@ -58,6 +58,14 @@ export interface UploadOptions {
    * 64 MiB, Node 0.
    */
   keepFilesUpTo?: number;
+  /**
+   * Wait for the file's SHA-256 before creating the upload. Then a parts upload of a file the server
+   * already holds is deduplicated whatever its size, and the upload is resumable from its first
+   * byte. Default: yes up to 64 MiB (`HASH_FIRST_UP_TO`, hashed in moments); above, only when the
+   * resume store holds an entry that could match, so a big upload starts sending at once (hashing
+   * takes about a second per GiB) and is deduplicated only if it was hashed by then.
+   */
+  fingerprintFirst?: boolean;
   /** Extra request headers (e.g. `Authorization`). */
   headers?: Record<string, string>;
   /** Aborting it stops the upload like `pause()` and rejects `start()`; the upload stays resumable. */
@@ -445,16 +453,25 @@ class UploadImpl implements Upload {
   }
 
   /**
-   * Whether to wait for the fingerprint before creating: always for a source up to
-   * `HASH_FIRST_UP_TO` (it is hashed in moments, and then the upload is resumable from its first
-   * byte), and for a bigger one only when the resume store holds an entry it could continue (same
-   * protocol, endpoint and size). Otherwise a big upload is created at once, its bytes flow while it
-   * is hashed, and it is recorded for resuming when the fingerprint is ready.
+   * Whether to wait for the fingerprint before creating: as `fingerprintFirst` says; by default,
+   * with a resume store, always for a source up to `HASH_FIRST_UP_TO` (it is hashed in moments, and
+   * then the upload is resumable from its first byte), and for a bigger one only when the store holds
+   * an entry it could continue (same protocol, endpoint and size). Otherwise a big upload is created
+   * at once, its bytes flow while it is hashed, and it is recorded for resuming when the fingerprint
+   * is ready.
    */
-  async #mayResume(): Promise<boolean> {
-    if (this.#resumeStore === undefined || this.#sha256 === undefined) return false;
+  async #fingerprintFirst(): Promise<boolean> {
+    if (this.#sha256 === undefined) return false;
+    if (this.#resumeStore === undefined) return this.#options.fingerprintFirst === true;
     const size = this.#source?.size;
+    const first = this.#options.fingerprintFirst;
+    if (first !== undefined) return first || (await this.#hasCandidate(size));
     if (size !== undefined && size <= HASH_FIRST_UP_TO) return true;
+    return this.#hasCandidate(size);
+  }
+
+  async #hasCandidate(size: number | undefined): Promise<boolean> {
+    if (this.#resumeStore === undefined) return false;
     const entries = await this.#resumeStore.list();
     return entries.some(
       ({ entry }) =>
@@ -465,7 +482,9 @@ class UploadImpl implements Upload {
   async #createOrFind(signal: AbortSignal): Promise<void> {
     // Resuming needs the fingerprint before anything is created (the worker hashes at disk speed),
     // but only when some stored entry could match.
-    const key = (await this.#mayResume()) ? await this.#key() : undefined;
+    const first = await this.#fingerprintFirst();
+    if (first) await this.#sha256;
+    const key = first ? await this.#key() : undefined;
     if (signal.aborted) throw signal.reason;
     if (key !== undefined) {
       const entry = await this.#resumeStore?.get(key);
