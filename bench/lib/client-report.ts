@@ -175,7 +175,7 @@ export function renderClientSection(section: ClientSectionResult): string[] {
     '',
     `Source: ${formatBytes(section.size)} of random bytes in a file (SHA-256 \`${section.sourceSha256.slice(0, 16)}…\`). ` +
       '"First byte": seconds from the start until the first body byte went out; "complete": seconds the ' +
-      'parts `complete` call took (the server hashes the stored file); "MB/s while sending": the file over ' +
+      'parts `complete` call took (the server finishes the SHA-256 it computed while the parts arrived, reading back any part it could not keep in memory, and moves the file); "MB/s while sending": the file over ' +
       'the time between the two. Every upload runs in a fresh client process against a fresh `ferry serve` (default settings, empty data ' +
       'directory); its stored file is hashed against the source afterwards. ' +
       `${section.runs.loopback} run(s) per client on loopback, ${section.runs['long-link']} on the long link; ` +

@@ -97,7 +97,7 @@ export interface ClientSample {
   retries: number;
   /** Seconds from the start until the first body byte went out (the Ferry client fingerprints first). */
   firstByteSeconds?: number;
-  /** Ferry parts: seconds of the `complete` call, in which the server hashes the stored file. */
+  /** Ferry parts: seconds of the `complete` call (the server finishes the whole-file SHA-256 and moves the file). */
   completeSeconds?: number;
   /** Request-body bytes the proxy passed to the server (long link only). */
   bodyBytesThroughProxy?: number;
