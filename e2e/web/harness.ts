@@ -144,8 +144,6 @@ export interface OpenOptions {
   colorScheme?: 'light' | 'dark';
   /** Open in this context instead of a new one (a second tab sharing storage). */
   context?: BrowserContext;
-  /** Another page than the app (then nothing is awaited after loading it). */
-  url?: string;
 }
 
 export interface OpenedPage {
@@ -204,12 +202,8 @@ export async function startWebSuite(serverOptions: StartOptions = {}): Promise<W
         // Playwright catches file choosers once a listener exists; one added late could miss a
         // chooser opened by a key press.
         page.on('filechooser', () => {});
-        if (options.url !== undefined) {
-          await page.goto(options.url);
-        } else {
-          await page.goto(`${server.url}/`);
-          await page.getByRole('heading', { name: 'Send files' }).waitFor();
-        }
+        await page.goto(`${server.url}/`);
+        await page.getByRole('heading', { name: 'Send files' }).waitFor();
         return { context, page, problems };
       },
       async file(name, size) {
