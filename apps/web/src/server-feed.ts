@@ -50,9 +50,12 @@ interface Sample {
 }
 
 export const RECENT_LIMIT = 8;
-/** The rate is measured over the progress of this many milliseconds… */
-const RATE_WINDOW_MS = 4000;
-/** …and shown once it spans at least this many. */
+/**
+ * The rate is measured over the progress of this many milliseconds: tus reports bytes as they
+ * arrive, the parts API a whole part once it is stored (8 MiB or more), so parts need longer.
+ */
+const RATE_WINDOW_MS: Readonly<Record<UploadSummary['protocol'], number>> = { tus: 5000, parts: 20_000 };
+/** The rate is shown once it spans at least this many milliseconds. */
 const RATE_MIN_SPAN_MS = 1000;
 /** How long to wait before reopening a feed the server closed for good (not a plain reconnect). */
 const REOPEN_MS = 5000;
@@ -91,7 +94,7 @@ export function createServerFeed(url = '/uploads/events'): ServerFeed {
     if (last === undefined || summary.receivedBytes !== last.bytes) {
       if (last !== undefined) movedAt = now;
       samples = [
-        ...samples.filter((sample) => now - sample.at <= RATE_WINDOW_MS),
+        ...samples.filter((sample) => now - sample.at <= RATE_WINDOW_MS[summary.protocol]),
         { at: now, bytes: summary.receivedBytes },
       ];
     }

@@ -10,8 +10,12 @@ import { formatBytes, formatRate } from '@ferry/react';
 import { type ReactNode, useEffect, useState } from 'react';
 import { type FeedConnection, type ServerUpload, useServerFeed } from './server-feed.ts';
 
-/** Without new bytes for this long, an upload reads as idle (paused, or its client went away). */
-const IDLE_AFTER_MS = 3000;
+/**
+ * Without new bytes for this long, an upload reads as idle (paused, or its client went away). The
+ * parts API counts a part once it is stored whole, so a part in flight on a slow link is silent
+ * for a while: its uploads get longer.
+ */
+const IDLE_AFTER_MS: Readonly<Record<'tus' | 'parts', number>> = { tus: 5000, parts: 30_000 };
 
 const CONNECTION_WORDS: Record<FeedConnection, string> = {
   connecting: 'Connecting…',
@@ -44,7 +48,7 @@ function ServerUploadItem({ upload, now }: { upload: ServerUpload; now: number }
     summary.size === null
       ? `${formatBytes(summary.receivedBytes)} received`
       : `${formatBytes(summary.receivedBytes)} of ${formatBytes(summary.size)}`;
-  const idle = Math.max(now, performance.now()) - upload.movedAt > IDLE_AFTER_MS;
+  const idle = Math.max(now, performance.now()) - upload.movedAt > IDLE_AFTER_MS[summary.protocol];
   return (
     <li className="server-upload" data-idle={idle ? '' : undefined}>
       <div className="server-upload__head">
@@ -68,7 +72,11 @@ function ServerUploadItem({ upload, now }: { upload: ServerUpload; now: number }
             Parts {summary.partsReceived ?? 0} of {summary.partCount}
           </span>
         )}
-        <span>{idle || upload.bytesPerSecond === 0 ? 'Idle' : formatRate(upload.bytesPerSecond)}</span>
+        {idle ? (
+          <span>Idle</span>
+        ) : (
+          upload.bytesPerSecond > 0 && <span>{formatRate(upload.bytesPerSecond)}</span>
+        )}
       </p>
       {upload.error !== undefined && <p className="server-upload__error">{upload.error}</p>}
     </li>
