@@ -144,6 +144,8 @@ export interface OpenOptions {
   colorScheme?: 'light' | 'dark';
   /** Open in this context instead of a new one (a second tab sharing storage). */
   context?: BrowserContext;
+  /** Another page than the app (then nothing is awaited after loading it). */
+  url?: string;
 }
 
 export interface OpenedPage {
@@ -202,8 +204,12 @@ export async function startWebSuite(serverOptions: StartOptions = {}): Promise<W
         // Playwright catches file choosers once a listener exists; one added late could miss a
         // chooser opened by a key press.
         page.on('filechooser', () => {});
-        await page.goto(`${server.url}/`);
-        await page.getByRole('heading', { name: 'Send files' }).waitFor();
+        if (options.url !== undefined) {
+          await page.goto(options.url);
+        } else {
+          await page.goto(`${server.url}/`);
+          await page.getByRole('heading', { name: 'Send files' }).waitFor();
+        }
         return { context, page, problems };
       },
       async file(name, size) {

@@ -5,7 +5,9 @@
  *   node apps/web/uppy/serve.ts [--ferry http://127.0.0.1:1080] [--port 1081]
  *
  * Then open the printed URL; Ferry must allow the page's origin (`ferry serve` allows any by
- * default, or `--cors-origins http://127.0.0.1:1081`). Tests use `startUppyPage` directly.
+ * default, or `--cors-origins http://127.0.0.1:1081`). The page sends to the tus endpoint named by
+ * its `endpoint` query parameter, so one page can be pointed at any server. The first line printed
+ * is `Uppy page on <url>`; SIGINT or SIGTERM stops it.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -97,6 +99,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   });
   const page = await startUppyPage(Number(values.port));
   const endpoint = new URL('/files/', values.ferry).href;
-  process.stdout.write(`Uppy page on ${page.url(endpoint)} (sending to ${endpoint}); Ctrl-C stops it\n`);
-  process.once('SIGINT', () => void page.close().then(() => process.exit(0)));
+  process.stdout.write(`Uppy page on ${page.url(endpoint)}\n`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void page.close().then(() => process.exit(0)));
+  }
 }
