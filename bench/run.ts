@@ -23,6 +23,8 @@ import {
   startServer,
 } from './lib/servers.ts';
 import { verifyAndRemove } from './lib/verify.ts';
+import { runWebSection, type WebSectionResult, webFailed } from './lib/web-bench.ts';
+import { renderWebSection } from './lib/web-report.ts';
 import { type LoadSpec, memorySpecs, type Workload, warmUpSpec, workloads } from './lib/workloads.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -236,7 +238,7 @@ async function main(): Promise<number> {
   if (!ferry.available) log(`Ferry: ${ferry.reason}; its rows are reported as unavailable.`);
   const allDefs = serverDefs(ferry);
   const defs = options.servers.map((id) => allDefs[id]);
-  const serverSections = options.sections.some((section) => section !== 'CLIENT');
+  const serverSections = options.sections.some((section) => section !== 'CLIENT' && section !== 'WEB');
   const client = serverSections ? await startLoadClient(options.sliceSize) : undefined;
   const result: BenchResult = {
     environment: {
@@ -280,14 +282,28 @@ async function main(): Promise<number> {
       log,
     });
   }
+  let web: WebSectionResult | undefined;
+  if (options.sections.includes('WEB')) {
+    log('\nWEB: the web app — its size, and Chromium uploading against the Node client');
+    web = await runWebSection({
+      size: options.webSize,
+      runs: options.webRuns,
+      tempDir: tempRoot,
+      ferry,
+      log,
+    });
+  }
   result.environment.durationSeconds = (performance.now() - started) / 1000;
-  const report = renderReport(result);
+  const report =
+    web === undefined
+      ? renderReport(result)
+      : `${renderReport(result)}\n${renderWebSection(web).join('\n').trimEnd()}\n`;
   process.stdout.write(`\n${report}`);
   mkdirSync(path.dirname(options.out), { recursive: true });
   writeFileSync(options.out, report);
   const shown = path.relative(repoRoot, options.out);
   log(`\nReport written to ${shown.startsWith('..') ? options.out : shown}`);
-  if (hasFailures(result)) {
+  if (hasFailures(result) || webFailed(web)) {
     log(
       '\n*** THE BENCHMARK FAILED: a run errored or a stored file did not match what was sent (see FAILURES). ***',
     );

@@ -5,8 +5,8 @@ import type { LinkId } from './results.ts';
 import { repoRoot, type ServerId, serverIds } from './servers.ts';
 import { GiB, MiB, type WorkloadId } from './workloads.ts';
 
-export type Section = WorkloadId | 'MEM' | 'CLIENT';
-const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM', 'CLIENT'];
+export type Section = WorkloadId | 'MEM' | 'CLIENT' | 'WEB';
+const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM', 'CLIENT', 'WEB'];
 
 export interface BenchOptions {
   runs: number;
@@ -23,13 +23,17 @@ export interface BenchOptions {
   clientSize: number;
   /** Runs per client in the client section, per link. */
   clientRuns: Record<LinkId, number>;
+  /** Bytes of the web section's file: 1 GiB, or 256 MiB with --quick. */
+  webSize: number;
+  /** Runs per client and protocol in the web section. */
+  webRuns: number;
   out: string;
 }
 
 export const usage = `Usage: npm run bench -- [options]
 
   --runs N           measured runs per server and workload (default 3, at least 1)
-  --only LIST        sections to run, comma-separated: W1,W2,W3,W4,MEM,CLIENT (default: all;
+  --only LIST        sections to run, comma-separated: W1,W2,W3,W4,MEM,CLIENT,WEB (default: all;
                      case does not matter: --only client)
   --servers LIST     servers, comma-separated: ferry, ferry-sha256, tus, node-discard, node-fs
                      (aliases: hash = ferry-sha256, discard = node-discard, fs = node-fs; default: all)
@@ -41,8 +45,12 @@ export const usage = `Usage: npm run bench -- [options]
                      (default 1GiB; 256MiB with --quick)
   --client-runs N    runs per client in the client section, on each link (default: 3 on loopback,
                      1 on the emulated long link)
+  --web-size SIZE    file size of the web section (Chromium and Node upload it): bytes or a unit
+                     (default 1GiB; 256MiB with --quick)
+  --web-runs N       runs per client and protocol in the web section (default 1)
   --out FILE         where the markdown report goes (default bench/results/latest.md;
-                     bench/results/client.md when the client section runs alone)
+                     bench/results/client.md when the client section runs alone,
+                     bench/results/web.md when the web section does)
   --help             this text
 `;
 
@@ -83,6 +91,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'max-other-load': { type: 'string', default: '25' },
       'client-size': { type: 'string' },
       'client-runs': { type: 'string' },
+      'web-size': { type: 'string' },
+      'web-runs': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -114,8 +124,22 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       throw new Error(`--client-runs must be a whole number ≥ 1, got ${values['client-runs']}`);
     clientRuns = { loopback: n, 'long-link': n };
   }
-  const clientOnly = chosen.length === 1 && chosen[0] === 'CLIENT';
-  const out = values.out ?? (clientOnly ? 'bench/results/client.md' : 'bench/results/latest.md');
+  const webSize =
+    values['web-size'] === undefined ? (values.quick ? 256 * MiB : GiB) : parseSize(values['web-size']);
+  if (!(webSize >= MiB && webSize <= 64 * GiB)) {
+    throw new Error(`--web-size must be between 1 MiB and 64 GiB, got ${values['web-size']}`);
+  }
+  const webRuns = Number(values['web-runs'] ?? 1);
+  if (!Number.isInteger(webRuns) || webRuns < 1)
+    throw new Error(`--web-runs must be a whole number ≥ 1, got ${values['web-runs']}`);
+  const only = chosen.length === 1 ? chosen[0] : undefined;
+  const out =
+    values.out ??
+    (only === 'CLIENT'
+      ? 'bench/results/client.md'
+      : only === 'WEB'
+        ? 'bench/results/web.md'
+        : 'bench/results/latest.md');
   return {
     runs,
     sections: chosen,
@@ -129,6 +153,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     maxOtherLoad: maxOtherLoad / 100,
     clientSize,
     clientRuns,
+    webSize,
+    webRuns,
     out: path.resolve(repoRoot, out),
   };
 }
