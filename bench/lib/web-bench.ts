@@ -426,7 +426,7 @@ export async function runWebSection(options: WebBenchOptions): Promise<WebSectio
   }
   result.sizes = measureSizes();
   options.log(
-    `WEB: JavaScript at start ${formatBytes(result.sizes.startJsGzip)} gzipped (${result.sizes.startJsGzip} bytes), all JavaScript ${result.sizes.allJsGzip} bytes`,
+    `WEB: JavaScript at start ${result.sizes.startJsGzip} bytes gzipped (budget ${JS_BUDGET_BYTES}), all JavaScript ${result.sizes.allJsGzip} bytes`,
   );
   const missing = !existsSync(chromiumPath)
     ? `no Chromium at ${chromiumPath} (set FERRY_CHROMIUM)`

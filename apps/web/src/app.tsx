@@ -13,6 +13,14 @@ import { ENDPOINTS, PROTOCOL_NAMES, savedProtocol, saveProtocol } from './protoc
 import { ProtocolChoice } from './protocol-choice.tsx';
 import { ServerPanel } from './server-panel.tsx';
 
+/**
+ * The largest tus chunk (the SDK allows 64 MiB). Each chunk is read into memory, checksummed and
+ * handed to the browser's network stack on the page's main thread, which takes several
+ * milliseconds per MiB: 64 MiB chunks held the page for up to a second (npm run bench -- --only
+ * web), and a tab held 64 MiB more per upload. Parts are the server's size (8 MiB) either way.
+ */
+const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+
 const HINTS: Record<Protocol, string> = {
   parts: 'Any type, any size. Sent in parallel parts.',
   tus: 'Any type, any size. Sent with tus.',
@@ -60,6 +68,7 @@ function SendPanel(): ReactNode {
         className="send__dropzone"
         endpoint={ENDPOINTS[protocol]}
         protocol={protocol}
+        maxChunkSize={MAX_CHUNK_BYTES}
         hint={HINTS[protocol]}
         onComplete={recordFinished}
       />
@@ -77,6 +86,7 @@ function SendPanel(): ReactNode {
             className="send__dropzone"
             endpoint={ENDPOINTS[other]}
             protocol={other}
+            maxChunkSize={MAX_CHUNK_BYTES}
             label={`Choose files to send with ${PROTOCOL_NAMES[other]}`}
             hint={HINTS[other]}
             onComplete={recordFinished}
