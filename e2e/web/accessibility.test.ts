@@ -90,7 +90,7 @@ describe('the web app: accessibility', { skip }, () => {
 
     // Uploading: a part arrived, the rest crawls, so the state holds while it is checked.
     const movie = await suite.file('holiday.mov', 88 * MiB);
-    await throttle(page, 8 * MiB);
+    await throttle(page, 6 * MiB);
     await choose(page, [movie]);
     await waitForStoredPart(suite.ferry.url, 'holiday.mov');
     await throttle(page, 128 * 1024);
@@ -141,7 +141,7 @@ describe('the web app: accessibility', { skip }, () => {
   it('the whole flow by keyboard alone', async () => {
     const { page, context, problems } = await suite.open();
     const path = await suite.file('minutes.pdf', 16 * MiB);
-    await throttle(page, 2 * MiB);
+    await throttle(page, 512 * 1024);
 
     // The protocol: arrows move the choice, and it sticks.
     await tabTo(page, /^radio Parts API/);

@@ -105,7 +105,7 @@ export function finishedEntries(page: Page): Promise<FinishedEntry[]> {
 export async function waitForFinished(
   page: Page,
   names: string[],
-  timeoutMs = 90_000,
+  timeoutMs = 180_000,
 ): Promise<FinishedEntry[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -121,11 +121,6 @@ export async function waitForFinished(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** The names in the "On the server now" panel's list of uploads in progress. */
-export function serverUploadNames(page: Page): Promise<string[]> {
-  return page.locator('.server-upload__name').allTextContents();
 }
 
 /** What the focused element is called (its text, with visually hidden words). */

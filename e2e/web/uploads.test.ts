@@ -27,7 +27,6 @@ import {
   choose,
   dropNewFiles,
   finishedEntries,
-  serverUploadNames,
   waitForFinished,
   waitForPercent,
   waitForState,
@@ -48,6 +47,46 @@ async function watchCsp(opened: OpenedPage): Promise<void> {
 
 function cspViolations(page: Page): Promise<string[]> {
   return page.evaluate(() => (globalThis as unknown as { cspViolations: string[] }).cspViolations ?? []);
+}
+
+/**
+ * Waits until the SDK's resume store (IndexedDB `ferry`: `uploads` entries, `files` kept with them)
+ * holds an entry for each of `names` and at least `kept` files: until then a reload would lose them.
+ */
+async function waitForResumeEntries(page: Page, names: string[], kept: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const stored = await page.evaluate(async () => {
+      // Opening a database that does not exist would create it without its stores: look first.
+      if (!(await indexedDB.databases()).some((database) => database.name === 'ferry')) return undefined;
+      return new Promise<{ names: string[]; kept: number } | undefined>((resolve) => {
+        const request = indexedDB.open('ferry');
+        request.onerror = () => resolve(undefined);
+        request.onsuccess = () => {
+          const db = request.result;
+          if (!db.objectStoreNames.contains('uploads') || !db.objectStoreNames.contains('files')) {
+            db.close();
+            resolve(undefined);
+            return;
+          }
+          const transaction = db.transaction(['uploads', 'files']);
+          const entries = transaction.objectStore('uploads').getAll();
+          const files = transaction.objectStore('files').count();
+          transaction.oncomplete = () => {
+            db.close();
+            resolve({
+              names: entries.result.map((entry: { name: string | null }) => entry.name ?? ''),
+              kept: files.result,
+            });
+          };
+        };
+      });
+    });
+    if (stored !== undefined && names.every((name) => stored.names.includes(name)) && stored.kept >= kept)
+      return;
+    if (Date.now() > deadline) throw new Error(`not resumable in time: ${JSON.stringify(stored)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 describe('the web app in Chromium', { skip }, () => {
@@ -104,19 +143,16 @@ describe('the web app in Chromium', { skip }, () => {
     const workers: string[] = [];
     page.on('worker', (worker) => workers.push(new URL(worker.url()).pathname));
 
+    // What the server panel shows of each upload, recorded in the page as it changes.
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      Object.assign(globalThis, { serverPanelSeen: seen });
+      new MutationObserver(() => {
+        for (const item of document.querySelectorAll('.server-upload')) seen.push(item.textContent ?? '');
+      }).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
     await choose(page, Object.values(paths));
     const dropped = await dropNewFiles(page, { 'notes.txt': 300_000 });
-
-    // The server panel lists the big file while it travels, whoever sends it.
-    const deadline = Date.now() + 30_000;
-    while (!(await serverUploadNames(page)).includes('movie.mp4')) {
-      if (Date.now() > deadline) throw new Error('the server panel never showed movie.mp4');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.match(
-      (await page.locator('.server-upload', { hasText: 'movie.mp4' }).textContent()) ?? '',
-      /Parts \d+ of 24/,
-    );
 
     const expected: Record<string, { sha256: string; size: number }> = {
       'notes.txt': { sha256: dropped['notes.txt'] as string, size: 300_000 },
@@ -124,7 +160,15 @@ describe('the web app in Chromium', { skip }, () => {
     for (const [name, path] of Object.entries(paths)) expected[name] = await fileDigest(path);
     await assertStored(page, expected);
     for (const name of Object.keys(expected)) await waitForState(page, name, 'Uploaded');
-    // Nothing in progress any more: the panel empties, and lists what finished meanwhile.
+    // The panel showed the big file while it travelled, with its parts, whoever sent it; nothing is
+    // in progress any more, and it lists what finished meanwhile.
+    const panel = await page.evaluate(
+      () => (globalThis as unknown as { serverPanelSeen: string[] }).serverPanelSeen,
+    );
+    assert.ok(
+      panel.some((text) => text.startsWith('movie.mp4') && /Parts \d+ of 24/.test(text)),
+      `the server panel showed: ${[...new Set(panel)].slice(0, 10).join(' | ')}`,
+    );
     await page.locator('.server .empty', { hasText: 'No upload in progress.' }).waitFor();
     assert.ok((await page.locator('.server .file__name').allTextContents()).includes('movie.mp4'));
 
@@ -150,11 +194,14 @@ describe('the web app in Chromium', { skip }, () => {
   it('pause and resume, and cancel, over tus', async () => {
     const { page, context, problems } = await suite.open();
     await page.getByRole('radio', { name: /tus/ }).check();
-    const keep = await suite.file('keep.bin', 10 * MiB);
-    const drop = await suite.file('drop.bin', 10 * MiB);
+    const keep = await suite.file('keep.bin', 40 * MiB);
+    const drop = await suite.file('drop.bin', 40 * MiB);
     await throttle(page, 2 * MiB);
     await choose(page, [keep, drop]);
+    // Both created (each creation request carries a first chunk): then slow enough to act on.
     await waitForPercent(page, 'keep.bin', 1);
+    await waitForPercent(page, 'drop.bin', 1);
+    await throttle(page, 128 * 1024);
 
     await card(page, 'keep.bin').getByRole('button', { name: 'Pause keep.bin' }).click();
     await waitForState(page, 'keep.bin', 'Paused');
@@ -164,14 +211,11 @@ describe('the web app in Chromium', { skip }, () => {
     const still = (await inProgress()).find((upload) => upload.id === paused.id);
     assert.equal(still?.receivedBytes, paused.receivedBytes, 'nothing arrives while paused');
 
-    // Once created (a Cancel while the creation request is still sending its first bytes cannot
-    // name the upload to delete), drop.bin is cancelled.
-    await waitForPercent(page, 'drop.bin', 1);
     const server = await waitForServerUpload('drop.bin');
     await card(page, 'drop.bin').getByRole('button', { name: 'Cancel drop.bin' }).click();
     await waitForState(page, 'drop.bin', 'Cancelled');
     // The card says Cancelled as the request to delete it leaves; the server answers soon after.
-    const gone = Date.now() + 10_000;
+    const gone = Date.now() + 30_000;
     while (
       (await fetch(server.url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } })).status !== 404
     ) {
@@ -191,17 +235,16 @@ describe('the web app in Chromium', { skip }, () => {
 
   it('a reload mid-upload: a kept file continues by itself, a larger one once picked again', async () => {
     const { page, context, problems } = await suite.open();
-    // Kept in IndexedDB (up to 64 MiB), and not kept.
-    const small = await suite.file('kept.bin', 40 * MiB);
-    const large = await suite.file('large.bin', 70 * MiB);
-    await throttle(page, 4 * MiB);
+    // Kept in IndexedDB (up to 64 MiB), and not kept; 1 MiB/s: neither can finish before the reload.
+    const small = await suite.file('kept.bin', 10 * MiB);
+    const large = await suite.file('large.bin', 65 * MiB);
+    await throttle(page, 1 * MiB);
     await choose(page, [small, large]);
-    // kept.bin waits, paused, from its creation on (its resume entry and file are stored by then);
-    // large.bin is under way when the page reloads, a part stored and others in flight.
+    // The page reloads once both are resumable: recorded in the SDK's resume store, kept.bin with
+    // its bytes.
+    await waitForResumeEntries(page, ['kept.bin', 'large.bin'], 1);
     const kept = await waitForServerUpload('kept.bin');
-    await card(page, 'kept.bin').getByRole('button', { name: 'Pause kept.bin' }).click();
-    await waitForState(page, 'kept.bin', 'Paused');
-    const before = await waitForServerUpload('large.bin', (upload) => (upload.partsReceived ?? 0) > 0);
+    const before = await waitForServerUpload('large.bin');
     await page.reload();
     await page.getByRole('heading', { name: 'Send files' }).waitFor();
     assert.ok(
@@ -224,10 +267,43 @@ describe('the web app in Chromium', { skip }, () => {
     await context.close();
   });
 
+  it('after a reload, uploads of the protocol not chosen now get a list of their own and continue', async () => {
+    const { page, context, problems } = await suite.open();
+    await page.getByRole('radio', { name: /tus/ }).check();
+    const path = await suite.file('notes-tus.bin', 40 * MiB);
+    await throttle(page, 2 * MiB);
+    await choose(page, [path]);
+    // Resumable once its creation request (which carries the first chunk) was answered.
+    await waitForResumeEntries(page, ['notes-tus.bin'], 0);
+    await throttle(page, 128 * 1024);
+    const before = await waitForServerUpload('notes-tus.bin');
+    // The next files go over the parts API; the tus upload must not be forgotten.
+    await page.getByRole('radio', { name: /Parts API/ }).check();
+    await page.reload();
+    await throttle(page, undefined);
+    const other = page.locator('.send__other');
+    await other.getByRole('heading', { name: 'Unfinished tus 1.0 uploads' }).waitFor();
+    assert.equal(
+      await page.getByRole('radio', { name: /Parts API/ }).isChecked(),
+      true,
+      'the choice was kept',
+    );
+    await other
+      .locator('li.ferry-upload', { hasText: 'notes-tus.bin' })
+      .getByText('Continued after a reload')
+      .waitFor();
+    await assertStored(page, { 'notes-tus.bin': await fileDigest(path) });
+    const href = (await finishedEntries(page)).find((entry) => entry.name === 'notes-tus.bin')?.href;
+    assert.equal(href, `/files/${before.id}`, 'the same upload continued');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   it('offline: shown as waiting for the network, and continues once back online', async () => {
     const { page, context, problems } = await suite.open();
+    // 512 KiB/s: at least 24 s to go when the network drops.
     const path = await suite.file('trip.bin', 12 * MiB);
-    await throttle(page, 2 * MiB);
+    await throttle(page, 512 * 1024);
     await choose(page, [path]);
     await waitForServerUpload('trip.bin');
     await waitForState(page, 'trip.bin', 'Uploading');
