@@ -75,6 +75,8 @@ export interface LongTasks {
 }
 
 export interface WebSample {
+  /** 1-based. */
+  run: number;
   client: WebClient;
   protocol: WebProtocol;
   ok: boolean;
@@ -226,7 +228,17 @@ function summarize(tasks: readonly number[]): LongTasks {
 }
 
 function failed(client: WebClient, protocol: WebProtocol, error: string): WebSample {
-  return { client, protocol, ok: false, error, seconds: 0, throughput: 0, otherLoad: 0, verified: false };
+  return {
+    run: 0,
+    client,
+    protocol,
+    ok: false,
+    error,
+    seconds: 0,
+    throughput: 0,
+    otherLoad: 0,
+    verified: false,
+  };
 }
 
 interface Source {
@@ -287,6 +299,7 @@ async function chromiumRun(
     const id = seen.href?.split('/').pop() ?? '';
     const mismatch = await checkStored(dataDir, id, source.sha256);
     return {
+      run: 0,
       client: 'chromium',
       protocol,
       ok: true,
@@ -365,6 +378,7 @@ async function nodeRun(
     const seconds = reply.elapsedMs / 1000;
     const mismatch = await checkStored(dataDir, reply.id, source.sha256);
     return {
+      run: 0,
       client: 'node',
       protocol,
       ok: true,
@@ -455,7 +469,7 @@ export async function runWebSection(options: WebBenchOptions): Promise<WebSectio
             who === 'chromium'
               ? await chromiumRun(options, protocol, source)
               : await nodeRun(options, protocol, source, client);
-          result.samples.push(sample);
+          result.samples.push({ ...sample, run: run + 1 });
           options.log(`WEB run ${run + 1}/${options.runs} ${who} ${protocol}: ${describeSample(sample)}`);
         }
       }

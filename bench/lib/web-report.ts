@@ -90,13 +90,14 @@ export function renderWebSection(result: WebSectionResult): string[] {
         'Each upload goes to a fresh `ferry serve` with an empty data directory; the stored file is hashed against ' +
         'the source. Main-thread tasks: every task over 50 ms the Long Tasks API reported from the pick to the end.',
       '',
-      '| client | protocol | MB/s | seconds | tasks > 50 ms | tasks > 100 ms | longest task ms | other load | stored file |',
-      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+      '| run | client | protocol | MB/s | seconds | tasks > 50 ms | tasks > 100 ms | longest task ms | other load | stored file |',
+      '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
       ...result.samples.map((sample) => {
         const who = sample.client === 'chromium' ? 'Chromium (the app)' : '@ferry/client in Node';
-        if (!sample.ok) return `| ${who} | ${sample.protocol} | FAILED: ${sample.error} | | | | | | |`;
+        if (!sample.ok)
+          return `| ${sample.run} | ${who} | ${sample.protocol} | FAILED: ${sample.error} | | | | | | |`;
         const tasks = sample.longTasks;
-        return `| ${who} | ${sample.protocol} | ${sample.throughput.toFixed(1)} | ${sample.seconds.toFixed(1)} | ${tasks?.count ?? '–'} | ${tasks?.overTarget ?? '–'} | ${tasks === undefined ? '–' : tasks.longestMs.toFixed(0)} | ${(100 * sample.otherLoad).toFixed(0)} % | ${sample.verified ? 'SHA-256 matches' : `MISMATCH: ${sample.failure}`} |`;
+        return `| ${sample.run} | ${who} | ${sample.protocol} | ${sample.throughput.toFixed(1)} | ${sample.seconds.toFixed(1)} | ${tasks?.count ?? '–'} | ${tasks?.overTarget ?? '–'} | ${tasks === undefined ? '–' : tasks.longestMs.toFixed(0)} | ${(100 * sample.otherLoad).toFixed(0)} % | ${sample.verified ? 'SHA-256 matches' : `MISMATCH: ${sample.failure}`} |`;
       }),
       '',
       `${Math.round(result.seconds)} s for the section.`,
