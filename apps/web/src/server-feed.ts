@@ -15,11 +15,9 @@ export type FeedConnection = 'connecting' | 'live' | 'reconnecting';
 
 export interface ServerUpload {
   readonly summary: UploadSummary;
-  /** Bytes per second over the last few seconds; 0 until a second of progress was seen. */
-  readonly bytesPerSecond: number;
   /** `performance.now()` when bytes last arrived (or when the upload was first seen). */
   readonly movedAt: number;
-  /** Recent (time, bytes received) pairs the rate is measured over, oldest first. */
+  /** Recent (time, bytes received) pairs the rate is measured over, oldest first (`rateAt`). */
   readonly samples: readonly Sample[];
   /** Why the server refused to complete it, when it did. */
   readonly error: string | undefined;
@@ -60,6 +58,21 @@ const RATE_MIN_SPAN_MS = 1000;
 /** How long to wait before reopening a feed the server closed for good (not a plain reconnect). */
 const REOPEN_MS = 5000;
 
+/**
+ * Bytes per second at `now` (a `performance.now()` time) over the protocol's window: what arrived
+ * since the last sample before the window, over the time since then, so a rate fades while nothing
+ * arrives. 0 until the samples span a second.
+ */
+export function rateAt(upload: ServerUpload, now: number): number {
+  const window = RATE_WINDOW_MS[upload.summary.protocol];
+  const { samples } = upload;
+  const newest = samples[samples.length - 1];
+  const inside = samples.findIndex((sample) => now - sample.at <= window);
+  const base = inside === -1 ? newest : (samples[Math.max(0, inside - 1)] ?? newest);
+  if (newest === undefined || base === undefined || newest.at - base.at < RATE_MIN_SPAN_MS) return 0;
+  return Math.max(0, ((newest.bytes - base.bytes) * 1000) / (now - base.at));
+}
+
 export interface ServerFeed {
   subscribe(listener: () => void): () => void;
   getSnapshot(): FeedSnapshot;
@@ -93,19 +106,15 @@ export function createServerFeed(url = '/uploads/events'): ServerFeed {
     const last = samples[samples.length - 1];
     if (last === undefined || summary.receivedBytes !== last.bytes) {
       if (last !== undefined) movedAt = now;
+      // One sample from before the window is kept: the bytes in the window are counted from it.
+      const window = RATE_WINDOW_MS[summary.protocol];
+      const inside = samples.findIndex((sample) => now - sample.at <= window);
       samples = [
-        ...samples.filter((sample) => now - sample.at <= RATE_WINDOW_MS[summary.protocol]),
+        ...(inside === -1 ? samples.slice(-1) : samples.slice(Math.max(0, inside - 1))),
         { at: now, bytes: summary.receivedBytes },
       ];
     }
-    const first = samples[0];
-    const newest = samples[samples.length - 1];
-    const span = first === undefined || newest === undefined ? 0 : newest.at - first.at;
-    const bytesPerSecond =
-      first !== undefined && newest !== undefined && span >= RATE_MIN_SPAN_MS
-        ? Math.max(0, ((newest.bytes - first.bytes) * 1000) / span)
-        : 0;
-    uploads.set(summary.id, Object.freeze({ summary, bytesPerSecond, movedAt, samples, error }));
+    uploads.set(summary.id, Object.freeze({ summary, movedAt, samples, error }));
   }
 
   function onEvent(event: UploadFeedEvent): void {

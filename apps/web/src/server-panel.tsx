@@ -8,7 +8,7 @@
  */
 import { formatBytes, formatRate } from '@ferry/react';
 import { type ReactNode, useEffect, useState } from 'react';
-import { type FeedConnection, type ServerUpload, useServerFeed } from './server-feed.ts';
+import { type FeedConnection, rateAt, type ServerUpload, useServerFeed } from './server-feed.ts';
 
 /**
  * Without new bytes for this long, an upload reads as idle (paused, or its client went away). The
@@ -48,7 +48,9 @@ function ServerUploadItem({ upload, now }: { upload: ServerUpload; now: number }
     summary.size === null
       ? `${formatBytes(summary.receivedBytes)} received`
       : `${formatBytes(summary.receivedBytes)} of ${formatBytes(summary.size)}`;
-  const idle = Math.max(now, performance.now()) - upload.movedAt > IDLE_AFTER_MS[summary.protocol];
+  const at = Math.max(now, performance.now());
+  const idle = at - upload.movedAt > IDLE_AFTER_MS[summary.protocol];
+  const rate = rateAt(upload, at);
   return (
     <li className="server-upload" data-idle={idle ? '' : undefined}>
       <div className="server-upload__head">
@@ -72,11 +74,7 @@ function ServerUploadItem({ upload, now }: { upload: ServerUpload; now: number }
             Parts {summary.partsReceived ?? 0} of {summary.partCount}
           </span>
         )}
-        {idle ? (
-          <span>Idle</span>
-        ) : (
-          upload.bytesPerSecond > 0 && <span>{formatRate(upload.bytesPerSecond)}</span>
-        )}
+        {idle ? <span>Idle</span> : rate > 0 && <span>{formatRate(rate)}</span>}
       </p>
       {upload.error !== undefined && <p className="server-upload__error">{upload.error}</p>}
     </li>
