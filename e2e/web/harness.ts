@@ -233,7 +233,7 @@ const sessions = new WeakMap<Page, Promise<CDPSession>>();
 
 /**
  * Caps the page's upload rate (DevTools network throttling, in bytes per second) so a test can act
- * mid-upload; `undefined` lifts it. `context.setOffline` also resets it.
+ * mid-upload; `undefined` lifts it.
  */
 export async function throttle(page: Page, bytesPerSecond: number | undefined): Promise<void> {
   let session = sessions.get(page);

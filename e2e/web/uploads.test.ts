@@ -311,8 +311,9 @@ describe('the web app in Chromium', { skip }, () => {
     await context.setOffline(true);
     await waitForState(page, 'trip.bin', 'Waiting for the network');
     assert.equal(await card(page, 'trip.bin').getByRole('button', { name: 'Resume trip.bin' }).count(), 1);
-    // Back online (which also lifts the throttle): it continues by itself.
+    // Back online, at full speed: it continues by itself.
     await context.setOffline(false);
+    await throttle(page, undefined);
     await assertStored(page, { 'trip.bin': await fileDigest(path) });
     assert.deepEqual(
       problems.filter((text) => !/ERR_INTERNET_DISCONNECTED|net::/.test(text)),
