@@ -11,13 +11,12 @@
  *   violations among them.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, rmdir, stat, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS, chromiumPath, writeRandomFile } from '@ferry/testing';
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import {
   createFerryGroup,
@@ -26,29 +25,22 @@ import {
   type StartOptions,
 } from '../helpers/ferry-process.ts';
 
+export type { Digest } from '@ferry/testing';
+export {
+  browserSkipReason,
+  CHROMIUM_ARGS,
+  chromiumPath,
+  downloadDigest as download,
+  fileDigest,
+  writeRandomFile,
+} from '@ferry/testing';
+
 export const MiB = 1024 * 1024;
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const webDist = join(repoRoot, 'apps', 'web', 'dist');
 export const screenshotDir = join(repoRoot, 'test-results', 'web');
 export const axePath = join(repoRoot, 'node_modules', 'axe-core', 'axe.min.js');
-export const chromiumPath = process.env['FERRY_CHROMIUM'] ?? '/usr/bin/chromium';
-
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-];
-
-/** `undefined` when the browser tests can run; else why they are skipped. */
-export function browserSkipReason(): string | undefined {
-  if (existsSync(chromiumPath)) return undefined;
-  const why = `no Chromium at ${chromiumPath} (apt-get install chromium, or set FERRY_CHROMIUM)`;
-  if (process.env['FERRY_REQUIRE_SERVICES'] === '1') throw new Error(why);
-  return why;
-}
-
 const BUILD_LOCK = join(tmpdir(), 'ferry-web-build.lock');
 
 /**
@@ -84,57 +76,9 @@ export async function ensureWebBuilt(): Promise<void> {
   if (!existsSync(join(webDist, 'index.html'))) throw new Error(`no build at ${webDist}`);
 }
 
-export interface Digest {
-  sha256: string;
-  size: number;
-}
-
-async function digestOf(chunks: AsyncIterable<Buffer>): Promise<Digest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of chunks) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-export function fileDigest(path: string): Promise<Digest> {
-  return digestOf(createReadStream(path, { highWaterMark: 4 * MiB }));
-}
-
-/** `GET url`: the status and the body's digest. */
-export function download(url: string): Promise<Digest & { status: number }> {
-  return new Promise((resolve, reject) => {
-    request(url, { agent: false }, (res) => {
-      digestOf(res).then((digest) => resolve({ ...digest, status: res.statusCode ?? 0 }), reject);
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
 /** `method url` with no body: the status and the body as text. */
 export function fetchText(url: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return fetch(url, { method }).then(async (res) => ({ status: res.status, body: await res.text() }));
-}
-
-/** Writes `size` random bytes to `path` (a random 1 MiB block, each copy stamped with its index). */
-export async function writeRandomFile(path: string, size: number): Promise<void> {
-  if (size < MiB) {
-    await writeFile(path, randomBytes(size));
-    return;
-  }
-  const block = randomBytes(MiB);
-  const handle = await open(path, 'w');
-  try {
-    for (let offset = 0; offset < size; offset += MiB) {
-      block.writeUInt32LE(offset / MiB, 0);
-      await handle.write(block, 0, Math.min(MiB, size - offset), offset);
-    }
-  } finally {
-    await handle.close();
-  }
 }
 
 export interface OpenOptions {

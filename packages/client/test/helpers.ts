@@ -3,14 +3,14 @@
  * (`createFerry`) and @tus/server with @tus/file-store (the reference tus server). Plus digests of
  * what a server stored, and a temporary resume store.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFerry, type Ferry, type FerryOptions } from '@ferry/server';
+import { downloadDigest, fileDigest } from '@ferry/testing';
 import { FileStore } from '@tus/file-store';
 import { Server as TusServer } from '@tus/server';
 import { createFileResumeStore, type FileResumeStore } from '../src/node-api.ts';
@@ -38,33 +38,7 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export async function fileDigest(path: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-/** Streams a GET and hashes the body. */
-export function downloadDigest(url: string): Promise<{ status: number; sha256: string; size: number }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false }, (res) => {
-      const hash = createHash('sha256');
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, sha256: hash.digest('hex'), size }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+export { downloadDigest, fileDigest, writeRandomFile } from '@ferry/testing';
 
 /** One request; resolves with the status and headers. */
 export function request(
@@ -157,22 +131,4 @@ export async function startTusNodeServer(): Promise<TestServer> {
 export async function tempResumeStore(): Promise<{ store: FileResumeStore; dir: string }> {
   const dir = await makeTempDir('ferry-client-store-');
   return { store: createFileResumeStore({ path: join(dir, 'uploads.json') }), dir };
-}
-
-/** Writes `size` pseudo-random bytes (fast: a 1 MiB random block, each copy stamped with its index). */
-export async function writeRandomFile(path: string, size: number): Promise<void> {
-  if (size < MiB) {
-    await writeFile(path, randomBytes(size));
-    return;
-  }
-  const block = randomBytes(MiB);
-  const handle = await open(path, 'w');
-  try {
-    for (let offset = 0; offset < size; offset += MiB) {
-      block.writeUInt32LE(offset / MiB, 0);
-      await handle.write(block, 0, Math.min(MiB, size - offset), offset);
-    }
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,5 +1,7 @@
+export * from './chromium.ts';
 export * from './describe-data-store.ts';
 export * from './describe-locker.ts';
 export * from './describe-meta-store.ts';
 export * from './fault-proxy.ts';
 export { seededRandom } from './fault-proxy-rules.ts';
+export * from './test-files.ts';

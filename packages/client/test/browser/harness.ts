@@ -1,31 +1,14 @@
-/**
- * A real Chromium (Debian's, driven by playwright-core) on a page that loads the browser build of
- * the client, bundled by esbuild exactly as an app's bundler would (the hashing worker is its own
- * file next to the script). The page is served from one origin and Ferry from another, so every
- * request is a real cross-origin one.
- *
- * Chromium is found at `FERRY_CHROMIUM` or /usr/bin/chromium. Without it the browser tests are
- * skipped, except when `FERRY_REQUIRE_SERVICES=1` (CI), where they fail.
- */
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { browserSkipReason, CHROMIUM_ARGS, chromiumPath } from '@ferry/testing';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
-export const chromiumPath = process.env['FERRY_CHROMIUM'] ?? '/usr/bin/chromium';
-
-/** `undefined` when the browser tests can run; else why they are skipped. */
-export function browserSkipReason(): string | undefined {
-  if (existsSync(chromiumPath)) return undefined;
-  const why = `no Chromium at ${chromiumPath} (apt-get install chromium, or set FERRY_CHROMIUM)`;
-  if (process.env['FERRY_REQUIRE_SERVICES'] === '1') throw new Error(why);
-  return why;
-}
+export { browserSkipReason, chromiumPath };
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const clientRoot = join(here, '..', '..');
@@ -110,16 +93,7 @@ export async function startBrowserHarness(): Promise<BrowserHarness> {
       const context = await chromium.launchPersistentContext(profile, {
         executablePath: chromiumPath,
         headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: CHROMIUM_ARGS,
       });
       contexts.add(context);
       context.on('close', () => contexts.delete(context));

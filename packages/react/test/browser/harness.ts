@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { DropzoneEvent, PageConfig } from './page-entry.tsx';
-import { chromiumPath } from './services.ts';
+import { CHROMIUM_ARGS, chromiumPath } from './services.ts';
 
 export type { DropzoneEvent, PageConfig };
 
@@ -120,7 +120,7 @@ export async function startDropzoneHarness(): Promise<DropzoneHarness> {
   const browser: Browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: CHROMIUM_ARGS,
   });
   const url = (config: PageConfig) => `${pages.origin}/?config=${encodeURIComponent(JSON.stringify(config))}`;
   return {
