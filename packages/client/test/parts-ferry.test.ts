@@ -1,8 +1,8 @@
 /**
- * The parts transport against Ferry's parts API: edge sizes, parallel parts with a Content-Digest
- * each, dedup by the whole-file SHA-256, resume sending only missing parts, cancel, a 200 MB file,
- * and the clear error for a stream of unknown length. The stored file's SHA-256 always equals the
- * source's.
+ * The parts transport against Ferry's parts API: edge sizes, parallel parts, part digests only
+ * when asked or after the file's SHA-256 was refused (then only differing parts are re-sent), dedup
+ * by the whole-file SHA-256, resume sending only missing parts, cancel, a 200 MB file, and the clear
+ * error for a stream of unknown length. The stored file's SHA-256 always equals the source's.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { HttpRequest, Platform } from '../src/core/seams.ts';
 import { HASH_FIRST_UP_TO } from '../src/core/upload.ts';
 import {
   createUpload,
@@ -18,6 +19,7 @@ import {
   type Hasher,
   type UploadProgress,
   type UploadResult,
+  type UploadSource,
   type UploadState,
 } from '../src/index.ts';
 import { nodePlatform } from '../src/node-api.ts';
@@ -254,6 +256,102 @@ describe('parts client against Ferry', () => {
     assert.equal(again.deduplicated, true);
     assert.equal((await ferryBytesReceived(server)) - before, 0, 'no byte was sent');
     await assertStored(again, { sha256: sha256(bytes), size: bytes.length });
+  });
+
+  /** A platform whose HTTP seam records each part PUT: its number and its Content-Digest. */
+  function recordingPlatform(): { platform: Platform; puts: { n: number; digest: string | undefined }[] } {
+    const base = nodePlatform();
+    const puts: { n: number; digest: string | undefined }[] = [];
+    const http = {
+      request(req: HttpRequest) {
+        const part = /\/parts\/(\d+)$/.exec(req.url);
+        if (req.method === 'PUT' && part)
+          puts.push({ n: Number(part[1]), digest: req.headers['content-digest'] });
+        return base.http.request(req);
+      },
+      close: () => base.http.close(),
+    };
+    return { platform: { ...base, http }, puts };
+  }
+
+  /** Bytes in memory whose part `n` reads wrong `times` times (a flaky read before sending). */
+  function flakySource(bytes: Buffer, partSize: number, n: number, times: number): UploadSource {
+    let wrong = times;
+    const start = (n - 1) * partSize;
+    return {
+      size: bytes.length,
+      name: undefined,
+      streamedSha256: undefined,
+      async read(from, to) {
+        const view = bytes.subarray(from, Math.min(to, bytes.length));
+        if (from !== start || to !== start + partSize || wrong === 0) return view;
+        wrong -= 1;
+        const copy = Buffer.from(view);
+        copy[100] = (copy[100] ?? 0) ^ 0xff;
+        return copy;
+      },
+      release() {},
+      async close() {},
+    };
+  }
+
+  it('by default parts carry no Content-Digest; checksum: true sends one with each', async () => {
+    const bytes = randomBytes(11 * MiB);
+    for (const checksum of [undefined, true]) {
+      const { platform, puts } = recordingPlatform();
+      const result = await createUploadWith(platform, {
+        endpoint,
+        protocol: 'parts',
+        source: bytes,
+        chunkSize: 5 * MiB,
+        resumeStore: false,
+        ...(checksum === undefined ? {} : { checksum }),
+      }).start();
+      await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
+      assert.deepEqual(puts.map((put) => put.n).sort(), [1, 2, 3]);
+      for (const put of puts) {
+        if (checksum) assert.match(put.digest ?? '', /^sha-256=:[A-Za-z0-9+/]{43}=:$/);
+        else assert.equal(put.digest, undefined);
+      }
+    }
+  });
+
+  it('a part sent wrong is found after the file SHA-256 is refused, and only it is sent again', async () => {
+    const bytes = randomBytes(16 * MiB + 7);
+    const { platform, puts } = recordingPlatform();
+    const before = await ferryBytesReceived(server);
+    const result = await createUploadWith(platform, {
+      endpoint,
+      protocol: 'parts',
+      source: flakySource(bytes, 5 * MiB, 2, 1),
+      chunkSize: 5 * MiB,
+      resumeStore: false,
+    }).start();
+    await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
+    assert.deepEqual(
+      puts.map((put) => put.n),
+      [...puts.slice(0, 4).map((put) => put.n), 2],
+      'the four parts, then part 2 once more',
+    );
+    assert.equal(puts.length, 5);
+    assert.match(puts[4]?.digest ?? '', /^sha-256=:/, 'the re-sent part carries its digest');
+    assert.equal((await ferryBytesReceived(server)) - before, bytes.length + 5 * MiB);
+  });
+
+  it('a source that reads differently than it hashed fails with ERR_VERIFICATION_FAILED', async () => {
+    const bytes = randomBytes(11 * MiB);
+    const upload = createUpload({
+      endpoint,
+      protocol: 'parts',
+      source: flakySource(bytes, 5 * MiB, 2, Number.POSITIVE_INFINITY),
+      chunkSize: 5 * MiB,
+      resumeStore: false,
+    });
+    await assert.rejects(upload.start(), (error: { code?: string; message?: string }) => {
+      assert.equal(error.code, 'ERR_VERIFICATION_FAILED');
+      assert.match(error.message ?? '', /source changed/);
+      return true;
+    });
   });
 
   it('cancel deletes the upload on the server', async () => {

@@ -1,35 +1,72 @@
 /**
- * The browser's fingerprint worker: SHA-256 of a `Blob` with hash-wasm, reading it slice by slice
- * off the main thread (a 200 MB file never blocks the page). One message in, one message out.
+ * The browser's hashing worker, off the main thread:
+ * - `file`: SHA-256 of a whole `Blob` with hash-wasm, read slice by slice (the fingerprint; a 1 GiB
+ *   file never blocks the page). One message in, one out; the worker is then terminated.
+ * - `digest`: SHA-256 of one part or chunk (a `Blob` slice), with WebCrypto where it exists. Many
+ *   messages, answered by `id`; the worker stays up while there is work.
  */
 import { createSHA256 } from 'hash-wasm';
 
-export interface HashRequest {
-  blob: Blob;
-  sliceBytes: number;
+export type HashRequest =
+  | { kind: 'file'; blob: Blob; sliceBytes: number }
+  | { kind: 'digest'; id: number; blob: Blob };
+
+export interface WorkerError {
+  name: string;
+  message: string;
 }
 
-export type HashReply = { sha256: string } | { error: { name: string; message: string } };
+export type HashReply =
+  | { sha256: string }
+  | { error: WorkerError }
+  | { id: number; digest: ArrayBuffer }
+  | { id: number; error: WorkerError };
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent<HashRequest>) => void) | null;
-  postMessage(message: HashReply): void;
+  postMessage(message: HashReply, transfer?: Transferable[]): void;
 }
 
 const scope = globalThis as unknown as WorkerScope;
 
+function describe(error: unknown): WorkerError {
+  const { name, message } = error instanceof Error ? error : new Error(String(error));
+  return { name, message };
+}
+
+async function hashFile(blob: Blob, sliceBytes: number): Promise<string> {
+  const hasher = await createSHA256();
+  hasher.init();
+  for (let offset = 0; offset < blob.size; offset += sliceBytes) {
+    const slice = blob.slice(offset, Math.min(blob.size, offset + sliceBytes));
+    hasher.update(new Uint8Array(await slice.arrayBuffer()));
+  }
+  return hasher.digest('hex');
+}
+
+async function digest(blob: Blob): Promise<ArrayBuffer> {
+  const bytes = await blob.arrayBuffer();
+  if (globalThis.crypto?.subtle !== undefined) return crypto.subtle.digest('SHA-256', bytes);
+  const hasher = await createSHA256();
+  hasher.init();
+  hasher.update(new Uint8Array(bytes));
+  return hasher.digest('binary').slice().buffer;
+}
+
 scope.onmessage = async (event) => {
-  const { blob, sliceBytes } = event.data;
-  try {
-    const hasher = await createSHA256();
-    hasher.init();
-    for (let offset = 0; offset < blob.size; offset += sliceBytes) {
-      const slice = blob.slice(offset, Math.min(blob.size, offset + sliceBytes));
-      hasher.update(new Uint8Array(await slice.arrayBuffer()));
+  const request = event.data;
+  if (request.kind === 'digest') {
+    try {
+      const result = await digest(request.blob);
+      scope.postMessage({ id: request.id, digest: result }, [result]);
+    } catch (error) {
+      scope.postMessage({ id: request.id, error: describe(error) });
     }
-    scope.postMessage({ sha256: hasher.digest('hex') });
+    return;
+  }
+  try {
+    scope.postMessage({ sha256: await hashFile(request.blob, request.sliceBytes) });
   } catch (error) {
-    const { name, message } = error instanceof Error ? error : new Error(String(error));
-    scope.postMessage({ error: { name, message } });
+    scope.postMessage({ error: describe(error) });
   }
 };

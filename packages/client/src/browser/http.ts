@@ -1,6 +1,7 @@
 /**
  * The browser HTTP seam on XMLHttpRequest. Not fetch: fetch reports no upload progress, and
- * Chromium streams request bodies only over HTTP/2. `upload.onprogress` drives honest progress
+ * Chromium streams request bodies only over HTTP/2. A body may be a `Blob` (a slice of the picked
+ * file): the browser reads it as it sends, so a part never passes through the page's memory. `upload.onprogress` drives honest progress
  * (bytes handed to the network) and stall detection (no byte moved either way for
  * `stallTimeoutMs` → the request is aborted with `ERR_STALLED`).
  *
@@ -9,7 +10,14 @@
  * Cross-origin servers must expose their headers (`Access-Control-Expose-Headers`); Ferry does.
  */
 import { ClientError } from '../core/errors.ts';
-import { type HttpClient, type HttpRequest, type HttpResponse, requestGaveUp } from '../core/seams.ts';
+import {
+  bodySize,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+  requestGaveUp,
+} from '../core/seams.ts';
+import { blobUnreadable } from '../core/sources.ts';
 
 /** Headers a page may not set (the browser sets them itself). */
 const FORBIDDEN = new Set(['content-length', 'host', 'connection', 'keep-alive', 'transfer-encoding']);
@@ -17,11 +25,11 @@ const FORBIDDEN = new Set(['content-length', 'host', 'connection', 'keep-alive',
 export function createXhrHttpClient(): HttpClient {
   return {
     async request(request) {
-      if (request.body !== undefined && request.body.length > 0) {
-        await request.rateLimiter?.take(request.body.length, request.signal);
-      }
+      const size = request.body === undefined ? 0 : bodySize(request.body);
+      if (size > 0) await request.rateLimiter?.take(size, request.signal);
       return send(request);
     },
+    sendsBlobs: true,
     close() {},
   };
 }
@@ -41,6 +49,7 @@ function parseHeaders(raw: string): Record<string, string> {
 function send(request: HttpRequest): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
     const { signal, body } = request;
+    const size = body === undefined ? 0 : bodySize(body);
     if (signal.aborted) {
       reject(signal.reason);
       return;
@@ -89,23 +98,33 @@ function send(request: HttpRequest): Promise<HttpResponse> {
       }
     };
     xhr.onprogress = moved;
-    xhr.onerror = () =>
-      finish(
-        new ClientError('ERR_NETWORK', {
-          message: `${request.method} ${request.url}: the request failed (network error, cut connection or a CORS refusal)`,
-        }),
-      );
+    xhr.onerror = () => {
+      const failed = new ClientError('ERR_NETWORK', {
+        message: `${request.method} ${request.url}: the request failed (network error, cut connection or a CORS refusal)`,
+      });
+      // A file changed or deleted since it was picked fails the request too: say so, not "network".
+      if (body instanceof Blob && body.size > 0) {
+        body
+          .slice(0, 1)
+          .arrayBuffer()
+          .then(
+            () => finish(failed),
+            (error: unknown) => finish(blobUnreadable((body as { name?: string }).name, error)),
+          );
+      } else finish(failed);
+    };
     xhr.onload = () => {
       // The last progress event may not have come: a body the server accepted, it received whole.
       const accepted = xhr.status >= 200 && xhr.status < 300;
-      if (accepted && body !== undefined && body.length > reported) request.onSent?.(body.length - reported);
+      if (accepted && size > reported) request.onSent?.(size - reported);
       finish(undefined, {
         status: xhr.status,
         headers: parseHeaders(xhr.getAllResponseHeaders()),
         body: xhr.responseText,
       });
     };
-    // XHR copies the view it is given; a subarray of a larger buffer sends only its own bytes.
-    xhr.send(body === undefined || body.length === 0 ? null : (body as Uint8Array<ArrayBuffer>));
+    // XHR copies a view it is given (a subarray of a larger buffer sends only its own bytes), and
+    // reads a Blob as it sends it.
+    xhr.send(size === 0 ? null : body instanceof Blob ? body : (body as Uint8Array<ArrayBuffer>));
   });
 }

@@ -1,9 +1,11 @@
 /**
  * Ferry's parts API: parts go up in parallel through the sliding-window pool, each with its own
- * retry and a `Content-Digest` (SHA-256 of exactly the bytes sent). On every (re)start the upload's
- * status is read first and only missing parts are sent. `complete` carries the whole file's SHA-256,
- * so the server verifies the file end to end; a 409 listing missing parts sends those and completes
- * again — success is never reported while a part is missing.
+ * retry. On every (re)start the upload's status is read first and only missing parts are sent.
+ * `complete` carries the whole file's SHA-256, so the server verifies the file end to end; a 409
+ * listing missing parts sends those and completes again — success is never reported while a part
+ * is missing. A part carries a `Content-Digest` (SHA-256 of exactly its bytes) when `checksum` asks;
+ * otherwise digests are computed only when the server refuses the file's SHA-256: the parts whose
+ * digest at the server differs from the source's are sent again, with a digest, and completed again.
  */
 import {
   type CompletedPartsUpload,
@@ -22,10 +24,12 @@ import {
 import { ClientError } from './errors.ts';
 import { RetryBudget, withRetry } from './retry.ts';
 import { runPool } from './scheduler.ts';
+import { bodySize } from './seams.ts';
 import {
   deleteRemote,
   isSuccess,
   parseJson,
+  readBody,
   resolveUrl,
   responseError,
   send,
@@ -109,16 +113,18 @@ export function createPartsTransport(): Transport {
     url: string,
     n: number,
     partSize: number,
-    confirm: (bytes: number) => void,
+    withDigest: boolean,
+    confirm: (n: number, bytes: number) => void,
     signal: AbortSignal,
   ): Promise<number> {
     const size = context.source.size ?? 0;
     const { start, end } = partRange(n, size, partSize);
-    const bytes = await context.source.read(start, end, signal);
-    if (bytes.length !== end - start) {
+    const body = await readBody(context, start, end, signal);
+    const length = bodySize(body);
+    if (length !== end - start) {
       throw new ClientError('ERR_SOURCE_UNREADABLE', { message: `part ${n}: the source ended early` });
     }
-    const digest = formatSha256Digest(await context.hasher.digest(bytes));
+    const digest = withDigest ? formatSha256Digest(await context.hasher.digest(body)) : undefined;
     const budget = new RetryBudget(context.policy, context.random);
     await withRetry(
       `part ${n}`,
@@ -130,19 +136,19 @@ export function createPartsTransport(): Transport {
             url: `${url}/parts/${n}`,
             headers: {
               'content-type': 'application/octet-stream',
-              'content-length': String(bytes.length),
-              'content-digest': digest,
+              'content-length': String(length),
+              ...(digest === undefined ? {} : { 'content-digest': digest }),
             },
-            body: bytes,
+            body,
             onSent: (sent) => flight.sent(sent),
             signal,
           });
           if (!isSuccess(answer)) throw responseError(answer, `part ${n}`);
           const info = parseJson(answer) as Partial<PartInfo> | undefined;
-          if (info?.size !== undefined && info.size !== bytes.length) {
-            throw protocolError(`part ${n}: the server stored ${info.size} bytes of ${bytes.length}`);
+          if (info?.size !== undefined && info.size !== length) {
+            throw protocolError(`part ${n}: the server stored ${info.size} bytes of ${length}`);
           }
-          if (info?.digest !== undefined && info.digest !== digest) {
+          if (digest !== undefined && info?.digest !== undefined && info.digest !== digest) {
             throw new ClientError('ERR_VERIFICATION_FAILED', {
               message: `part ${n}: the server computed ${info.digest}, the client sent ${digest}`,
             });
@@ -160,14 +166,37 @@ export function createPartsTransport(): Transport {
         },
       },
     );
-    confirm(bytes.length);
-    return bytes.length;
+    confirm(n, length);
+    return length;
+  }
+
+  /**
+   * After the server refused the whole file's SHA-256: the parts whose bytes at the server differ
+   * from the source's (the server lists each part's digest; the source's parts are hashed here).
+   */
+  async function partsThatDiffer(
+    context: TransportContext,
+    url: string,
+    size: number,
+    partSize: number,
+  ): Promise<number[]> {
+    const current = await status(context, url);
+    const theirs = new Map((current.parts ?? []).map((part) => [part.n, part.digest]));
+    const differ: number[] = [];
+    for (let n = 1; n <= partCountOf(size, partSize); n++) {
+      const { start, end } = partRange(n, size, partSize);
+      const digest = formatSha256Digest(
+        await context.hasher.digest(await readBody(context, start, end, context.signal)),
+      );
+      if (theirs.get(n) !== digest) differ.push(n);
+    }
+    return differ;
   }
 
   async function complete(
     context: TransportContext,
     url: string,
-  ): Promise<{ file: FileInfo } | { missing: number[] }> {
+  ): Promise<{ file: FileInfo } | { missing: number[] } | { mismatch: true }> {
     const sha256 = await context.sha256();
     const budget = new RetryBudget(context.policy, context.random);
     return withRetry(
@@ -189,6 +218,7 @@ export function createPartsTransport(): Transport {
           const missing = missingFromDetails(error.details);
           if (missing !== undefined && missing.length > 0) return { missing };
         }
+        if (answer.status === 422 && error.serverCode === 'ERR_SHA256_MISMATCH') return { mismatch: true };
         throw error;
       },
       { budget, signal: context.signal, onRetry: context.onRetry },
@@ -264,39 +294,54 @@ export function createPartsTransport(): Transport {
           `the upload at the server has ${current.size} bytes in ${current.partCount} parts`,
         );
       }
-      const received = new Set(fromRanges(current.received));
+      const counted = new Set<number>();
       let confirmedBytes = 0;
-      for (const n of received) {
-        const { start, end } = partRange(n, size, partSize);
-        confirmedBytes += end - start;
-      }
-      let confirmedParts = received.size;
-      context.progress.setParts(confirmedParts, partCount);
-      context.progress.confirmed(confirmedBytes);
-      const confirm = (bytes: number) => {
+      const confirm = (n: number, bytes: number) => {
+        if (counted.has(n)) return;
+        counted.add(n);
         confirmedBytes += bytes;
-        confirmedParts += 1;
-        context.progress.setParts(confirmedParts, partCount);
+        context.progress.setParts(counted.size, partCount);
         context.progress.confirmed(confirmedBytes);
       };
+      const received = new Set(fromRanges(current.received));
+      for (const n of received) {
+        const { start, end } = partRange(n, size, partSize);
+        counted.add(n);
+        confirmedBytes += end - start;
+      }
+      context.progress.setParts(counted.size, partCount);
+      context.progress.confirmed(confirmedBytes);
 
       let missing: number[] = [];
       for (let n = 1; n <= partCount; n++) if (!received.has(n)) missing.push(n);
+      // Parts carry a Content-Digest when asked, and always once the file's SHA-256 did not match.
+      let withDigest = context.checksum;
       for (let round = 1; ; round++) {
-        await runPool(missing, (n, signal) => putPart(context, remote.url, n, partSize, confirm, signal), {
-          concurrency: context.concurrency,
-          signal: context.signal,
-        });
+        await runPool(
+          missing,
+          (n, signal) => putPart(context, remote.url, n, partSize, withDigest, confirm, signal),
+          { concurrency: context.concurrency, signal: context.signal },
+        );
         context.setPhase('completing');
         const outcome = await complete(context, remote.url);
         if ('file' in outcome) return result(context, outcome.file, remote.url, false);
+        if ('mismatch' in outcome) {
+          missing = await partsThatDiffer(context, remote.url, size, partSize);
+          if (missing.length === 0) {
+            throw new ClientError('ERR_VERIFICATION_FAILED', {
+              message:
+                "the server's SHA-256 of the file differs from the source's, yet every part matches: the source changed while it was sent",
+            });
+          }
+          withDigest = true;
+        }
         if (round >= MAX_COMPLETE_ROUNDS) {
           throw new ClientError('ERR_PROTOCOL', {
-            message: `complete still reports missing parts after ${round} rounds: ${outcome.missing.slice(0, 10).join(', ')}`,
+            message: `complete still reports missing or differing parts after ${round} rounds: ${missing.slice(0, 10).join(', ')}`,
           });
         }
         context.setPhase('uploading');
-        missing = outcome.missing;
+        if ('missing' in outcome) missing = outcome.missing;
       }
     },
 

@@ -8,12 +8,22 @@ import type { RateLimiter } from './rate-limit.ts';
 
 // ---- HTTP ----
 
+/**
+ * A request body: bytes, or a `Blob` (a slice of a picked file) that a browser sends without
+ * reading it into the page's memory first.
+ */
+export type RequestBody = Uint8Array | Blob;
+
+export function bodySize(body: RequestBody): number {
+  return body instanceof Uint8Array ? body.length : body.size;
+}
+
 export interface HttpRequest {
   method: string;
   url: string;
   /** Lower-case names. */
   headers: Record<string, string>;
-  body?: Uint8Array;
+  body?: RequestBody;
   signal: AbortSignal;
   /** Abort with `ERR_STALLED` when no byte moves either way for this long, in ms. */
   stallTimeoutMs: number;
@@ -39,6 +49,11 @@ export interface HttpResponse {
  */
 export interface HttpClient {
   request(request: HttpRequest): Promise<HttpResponse>;
+  /**
+   * Sends a `Blob` body as it is, reading it only as it goes out (a browser's XMLHttpRequest). The
+   * transports then send slices of a `Blob` source instead of reading them first.
+   */
+  readonly sendsBlobs?: boolean;
   /** Frees pooled connections. */
   close(): void;
 }
@@ -66,6 +81,11 @@ export interface UploadSource {
    * Rejects with `ERR_SOURCE_UNREADABLE` when the source can no longer be read.
    */
   read(start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Bytes [start, end) as a `Blob`, without reading them (sources backed by a `Blob`). Used instead
+   * of `read` where the HTTP seam `sendsBlobs`.
+   */
+  slice?(start: number, end: number): Blob;
   /** Bytes before `offset` are confirmed and will not be read again (a stream frees them). */
   release(offset: number): void;
   /** SHA-256 (hex) of everything read, once a stream was read to its end. */
@@ -95,8 +115,8 @@ export interface IncrementalSha256 {
 export interface Hasher {
   /** SHA-256 (lower-case hex) of a source of known size, off the main thread where the platform can. */
   hashSource(source: UploadSource, signal: AbortSignal): Promise<string>;
-  /** SHA-256 of one chunk or part (32 bytes). */
-  digest(bytes: Uint8Array): Promise<Uint8Array>;
+  /** SHA-256 of one chunk or part (32 bytes), off the main thread for a `Blob` where the platform can. */
+  digest(body: RequestBody): Promise<Uint8Array>;
   /** A running SHA-256, for streams of unknown length; platforms without such sources leave it out. */
   incremental?(): IncrementalSha256;
 }

@@ -53,6 +53,10 @@ export class BlobSource implements UploadSource {
     }
   }
 
+  slice(start: number, end: number): Blob {
+    return this.file.slice(start, Math.min(end, this.size));
+  }
+
   release(): void {}
 
   async close(): Promise<void> {}

@@ -10,7 +10,16 @@ import type { ProgressTracker } from './progress.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { parseRetryAfter, RetryBudget, type RetryEvent, type RetryPolicy, withRetry } from './retry.ts';
 import type { ConcurrencyController } from './scheduler.ts';
-import type { Hasher, HttpClient, HttpRequest, HttpResponse, Protocol, UploadSource } from './seams.ts';
+import {
+  bodySize,
+  type Hasher,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+  type Protocol,
+  type RequestBody,
+  type UploadSource,
+} from './seams.ts';
 
 export interface UploadResult {
   protocol: Protocol;
@@ -56,7 +65,10 @@ export interface TransportContext {
   stallTimeoutMs: number;
   requestTimeoutMs: number;
   rateLimiter: RateLimiter | undefined;
-  /** tus: send `Upload-Checksum: sha256` per chunk when the server advertises it. */
+  /**
+   * tus: send `Upload-Checksum: sha256` per chunk when the server advertises it. Parts: send a
+   * `Content-Digest` with every part (otherwise only with parts re-sent after a mismatch).
+   */
   checksum: boolean;
   /** tus: send the first chunk with the creation request when the server advertises it. */
   creationWithUpload: boolean;
@@ -92,7 +104,7 @@ export function send(
     signal?: AbortSignal;
   },
 ): Promise<HttpResponse> {
-  const hasBody = request.body !== undefined && request.body.length > 0;
+  const hasBody = request.body !== undefined && bodySize(request.body) > 0;
   return context.http.request({
     ...request,
     headers: { ...context.headers, ...request.headers },
@@ -102,6 +114,23 @@ export function send(
     timeoutMs: hasBody ? 0 : context.requestTimeoutMs,
     ...(hasBody && context.rateLimiter !== undefined ? { rateLimiter: context.rateLimiter } : {}),
   });
+}
+
+/**
+ * The source's bytes [start, end) as a request body: a `Blob` slice where the HTTP seam sends those
+ * (nothing read into memory), else the bytes read. Fewer bytes only at the end of a stream.
+ */
+export function readBody(
+  context: TransportContext,
+  start: number,
+  end: number,
+  signal: AbortSignal,
+): Promise<RequestBody> {
+  const { source } = context;
+  if (context.http.sendsBlobs === true && source.slice !== undefined && source.size !== undefined) {
+    return Promise.resolve(source.slice(start, Math.min(end, source.size)));
+  }
+  return source.read(start, end, signal);
 }
 
 /**

@@ -15,12 +15,13 @@ import { bytesToBase64, formatMetadata, TUS_VERSION } from '@ferry/protocol';
 import { ClientError } from './errors.ts';
 import type { Flight } from './progress.ts';
 import { RetryBudget, sleep, withRetry } from './retry.ts';
-import type { HttpResponse } from './seams.ts';
+import { bodySize, type HttpResponse, type RequestBody } from './seams.ts';
 import {
   deleteRemote,
   idOfUrl,
   isSuccess,
   type RemoteUpload,
+  readBody,
   resolveUrl,
   responseError,
   send,
@@ -96,10 +97,10 @@ export function createTusTransport(): Transport {
 
   async function checksumHeader(
     context: TransportContext,
-    bytes: Uint8Array,
+    body: RequestBody,
   ): Promise<Record<string, string>> {
     if (!(await useChecksum(context))) return {};
-    return { 'upload-checksum': `sha256 ${bytesToBase64(await context.hasher.digest(bytes))}` };
+    return { 'upload-checksum': `sha256 ${bytesToBase64(await context.hasher.digest(body))}` };
   }
 
   function result(context: TransportContext, url: string, size: number): UploadResult {
@@ -133,14 +134,14 @@ export function createTusTransport(): Transport {
       if (metadata !== '') headers['upload-metadata'] = metadata;
 
       // creation-with-upload saves a round trip per upload (all of it for a small file).
-      let body: Uint8Array | undefined;
+      let body: RequestBody | undefined;
       if (
         context.creationWithUpload &&
         !deferred &&
         caps.extensions.has('creation-with-upload') &&
         (source.size ?? 0) > 0
       ) {
-        body = await source.read(0, context.planner.end(0, source.size), context.signal);
+        body = await readBody(context, 0, context.planner.end(0, source.size), context.signal);
         headers['content-type'] = OCTET_STREAM;
         Object.assign(headers, await checksumHeader(context, body));
       }
@@ -210,16 +211,17 @@ export function createTusTransport(): Transport {
             return result(context, remote.url, source.size);
           }
           const end = context.planner.end(offset, source.size);
-          const bytes = await source.read(offset, end, signal);
+          const body = await readBody(context, offset, end, signal);
+          const length = bodySize(body);
           const headers: Record<string, string> = {
             'tus-resumable': TUS_VERSION,
             'upload-offset': String(offset),
             'content-type': OCTET_STREAM,
-            ...(await checksumHeader(context, bytes)),
+            ...(await checksumHeader(context, body)),
           };
           const size = source.size;
           if (size !== undefined) progress.setTotal(size);
-          const reachesEnd = size !== undefined && offset + bytes.length === size;
+          const reachesEnd = size !== undefined && offset + length === size;
           if (!lengthDeclared && reachesEnd) headers['upload-length'] = String(size);
 
           flight = progress.startFlight();
@@ -228,19 +230,19 @@ export function createTusTransport(): Transport {
             method: 'PATCH',
             url: remote.url,
             headers,
-            body: bytes,
+            body,
             onSent: (sent) => flight?.sent(sent),
           });
           flight.end();
           if (!isSuccess(answer)) throw responseError(answer, 'PATCH');
           const next = parseOffset(answer, 'PATCH');
-          if (next < offset || next > offset + bytes.length) {
+          if (next < offset || next > offset + length) {
             throw new ClientError('ERR_PROTOCOL', {
-              message: `PATCH at ${offset} with ${bytes.length} bytes answered Upload-Offset ${next}`,
+              message: `PATCH at ${offset} with ${length} bytes answered Upload-Offset ${next}`,
             });
           }
           if (headers['upload-length'] !== undefined) lengthDeclared = true;
-          context.planner.observe(bytes.length, performance.now() - started);
+          context.planner.observe(length, performance.now() - started);
           if (next > offset) budget.confirmed();
           offset = next;
           progress.confirmed(offset);

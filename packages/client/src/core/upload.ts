@@ -74,7 +74,12 @@ export interface UploadOptions {
   stallTimeoutMs?: number;
   /** Deadline of a request without a body (HEAD, POST, DELETE, GET), in ms. Default 30000. */
   requestTimeoutMs?: number;
-  /** tus: `Upload-Checksum: sha256` per chunk when the server advertises it. Default true. */
+  /**
+   * A SHA-256 with every request body. tus: `Upload-Checksum: sha256` per chunk when the server
+   * advertises it; default true. Parts: `Content-Digest` per part; default false, because the whole
+   * file's SHA-256 is verified at `complete`, and when that does not match the parts are compared
+   * with the server's digests and the differing ones sent again, with a digest.
+   */
   checksum?: boolean;
   /** tus: the first chunk goes with the creation request when the server advertises it. Default true. */
   creationWithUpload?: boolean;
@@ -569,7 +574,7 @@ class UploadImpl implements Upload {
       stallTimeoutMs: this.#options.stallTimeoutMs ?? 30_000,
       requestTimeoutMs: this.#options.requestTimeoutMs ?? 30_000,
       rateLimiter: this.#rateLimiter,
-      checksum: this.#options.checksum ?? true,
+      checksum: this.#options.checksum ?? this.#protocol === 'tus',
       creationWithUpload: this.#options.creationWithUpload ?? true,
       signal,
       onRetry: (event) => this.#events.emit('retry', event),

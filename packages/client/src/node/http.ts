@@ -23,7 +23,11 @@ export function createNodeHttpClient(options: NodeHttpOptions = {}): HttpClient 
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
 
   return {
-    request(request) {
+    async request(request) {
+      // This seam does not declare `sendsBlobs`, so bodies come as bytes; a `Blob` is read whole.
+      if (request.body instanceof Blob) {
+        request = { ...request, body: new Uint8Array(await request.body.arrayBuffer()) };
+      }
       return send(
         request,
         request.url.startsWith('https:') ? https : http,
@@ -43,7 +47,8 @@ function send(
   agent: http.Agent,
 ): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
-    const { signal, body } = request;
+    const { signal } = request;
+    const body = request.body as Uint8Array | undefined;
     if (signal.aborted) {
       reject(signal.reason);
       return;
