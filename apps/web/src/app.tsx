@@ -14,10 +14,9 @@ import { ProtocolChoice } from './protocol-choice.tsx';
 import { ServerPanel } from './server-panel.tsx';
 
 /**
- * The largest tus chunk (the SDK allows 64 MiB). Each chunk is read into memory, checksummed and
- * handed to the browser's network stack on the page's main thread, which takes several
- * milliseconds per MiB: 64 MiB chunks held the page for up to a second (npm run bench -- --only
- * web), and a tab held 64 MiB more per upload. Parts are the server's size (8 MiB) either way.
+ * The largest tus chunk (the SDK allows 64 MiB). A chunk is a slice of the picked file that the
+ * browser reads as it sends it, and its checksum is computed in a worker; a smaller chunk loses
+ * less when a connection breaks. Parts are the server's size (8 MiB) either way.
  */
 const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
