@@ -17,6 +17,10 @@ export const ERRORS = {
     message: 'the request body was read before Ferry got it: mount Ferry before any body parser',
   },
   ERR_STORAGE_UNAVAILABLE: { status: 503, message: 'the storage is temporarily unavailable; retry shortly' },
+  ERR_STORAGE_REFUSED: {
+    status: 502,
+    message: "the storage refused the server's request (credentials, permissions or bucket); retry later",
+  },
 
   // tus protocol
   ERR_UNSUPPORTED_VERSION: {

@@ -13,3 +13,13 @@ export * from './service/upload-events.ts';
 export * from './service/upload-service.ts';
 export * from './stores/data-store.ts';
 export * from './stores/fs/fs-data-store.ts';
+export * from './stores/s3/s3-data-store.ts';
+export {
+  choosePartPlan,
+  DEFAULT_PART_SIZE as DEFAULT_S3_PART_SIZE,
+  MAX_PART_SIZE as MAX_S3_PART_SIZE,
+  MAX_PARTS as MAX_S3_PARTS,
+  MIN_PART_SIZE as MIN_S3_PART_SIZE,
+  type PartPlan,
+  partSizeOf,
+} from './stores/s3/s3-part-size.ts';

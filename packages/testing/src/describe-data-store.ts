@@ -275,14 +275,18 @@ export function describeDataStore(name: string, factory: () => Promise<DataStore
       const { key } = await uploadWith(Buffer.alloc(0), 10 * MiB);
       const controller = new AbortController();
       let release = () => {};
+      let waiting = false;
       async function* body() {
         yield Buffer.from('first bytes');
         await new Promise<void>((resolve) => {
           release = resolve;
+          waiting = true;
         });
         yield Buffer.from('never written');
       }
       const pending = store.append(key, 0, body(), { signal: controller.signal });
+      // A remote store may take a while before it reads the body: abort only once it waits.
+      await until(() => waiting);
       setTimeout(() => controller.abort(new Error('stop')), 20);
       const result = await pending;
       release();

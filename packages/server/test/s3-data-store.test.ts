@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  describeDataStore,
+  randomUploadId,
+  s3Service,
+  s3StoreOptions,
+  uniqueKeyPrefix,
+} from '@ferry/testing';
+import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
+
+const settings = await s3Service();
+const MiB = 1024 * 1024;
+
+/** Deletes every object under `prefix` (aborted uploads are reclaimed by the server itself). */
+async function removePrefix(prefix: string): Promise<void> {
+  if (!settings) return;
+  const client = new S3Client({
+    endpoint: settings.endpoint,
+    region: settings.region,
+    forcePathStyle: settings.forcePathStyle,
+    credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
+  });
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: settings.bucket, Prefix: prefix }));
+  for (const object of listed.Contents ?? []) {
+    await client.send(new DeleteObjectCommand({ Bucket: settings.bucket, Key: object.Key! }));
+  }
+  client.destroy();
+}
+
+if (settings === undefined) {
+  describe('s3 data store', () => {
+    it('needs an S3 server', (t) => t.skip('no S3 server: see the notice above'));
+  });
+} else {
+  describeDataStore('s3', async () => {
+    const prefix = uniqueKeyPrefix('conformance');
+    const store = await createS3DataStore(s3StoreOptions(settings, prefix));
+    return {
+      store,
+      cleanup: async () => {
+        await removePrefix(prefix);
+        await store.close();
+      },
+    };
+  });
+}
+
+describe('s3 data store', { skip: settings === undefined }, () => {
+  const prefix = uniqueKeyPrefix('s3-store');
+  let store: S3DataStore;
+  let client: S3Client;
+
+  before(async () => {
+    store = await createS3DataStore({
+      ...s3StoreOptions(settings!, prefix),
+      partSize: 5 * MiB,
+      concurrency: 2,
+    });
+    client = new S3Client({
+      endpoint: settings!.endpoint,
+      region: settings!.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: settings!.accessKeyId, secretAccessKey: settings!.secretAccessKey },
+    });
+  });
+  after(async () => {
+    await removePrefix(prefix);
+    await store.close();
+    client.destroy();
+  });
+
+  async function objectSize(key: string): Promise<number | undefined> {
+    try {
+      return (await client.send(new HeadObjectCommand({ Bucket: settings!.bucket, Key: key }))).ContentLength;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function download(finishedKey: string, size: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of store.read(finishedKey, { start: 0, end: size - 1 }))
+      chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  it('keeps a tail below 5 MiB in the bucket as the incomplete part and sends it ahead of the next PATCH', async () => {
+    const data = randomBytes(12 * MiB + 5);
+    const id = randomUploadId();
+    const key = await store.create({ id, size: data.length });
+    const location = store.locate(key);
+    assert.equal(location.key, prefix + id);
+    assert.ok(location.uploadId);
+
+    await store.append(key, 0, Readable.from([data.subarray(0, 3 * MiB)]));
+    assert.equal(await objectSize(`${prefix + id}.part`), 3 * MiB);
+    assert.deepEqual((await store.listStoredParts(key)).parts, []);
+    assert.equal(await store.getOffset(key), 3 * MiB);
+
+    // 3 MiB kept + 4 MiB new: one 5 MiB part, 2 MiB left as the incomplete part.
+    await store.append(key, 3 * MiB, Readable.from([data.subarray(3 * MiB, 7 * MiB)]));
+    const parts = (await store.listStoredParts(key)).parts;
+    assert.deepEqual(
+      parts.map((part) => [part.n, part.size]),
+      [[1, 5 * MiB]],
+    );
+    assert.equal(await objectSize(`${prefix + id}.part`), 2 * MiB);
+    assert.equal(await store.getOffset(key), 7 * MiB);
+
+    const result = await store.append(key, 7 * MiB, Readable.from([data.subarray(7 * MiB)]), {
+      maxBytes: data.length - 7 * MiB,
+    });
+    assert.equal(result.bytesWritten, data.length - 7 * MiB);
+    assert.equal(await store.getOffset(key), data.length);
+    const finishedKey = await store.finalize(key, { id, size: data.length });
+    assert.equal(await objectSize(`${prefix + id}.part`), undefined, 'no incomplete part is left');
+    assert.ok((await download(finishedKey, data.length)).equals(data));
+    // Finalizing again (a retry after a crash) recognises the completed object.
+    assert.equal(await store.finalize(key, { id, size: data.length }), finishedKey);
+    await assert.rejects(store.getOffset(key), { code: 'ERR_NOT_FOUND' });
+  });
+
+  it('recovers offsets from S3 alone: a fresh store (another node) continues the upload', async () => {
+    const data = randomBytes(13 * MiB + 100);
+    const id = randomUploadId();
+    const key = await store.create({ id, size: null });
+    await store.append(key, 0, Readable.from([data.subarray(0, 11 * MiB + 7)]));
+    const other = await createS3DataStore({
+      ...s3StoreOptions(settings!, 'another-prefix/'),
+      partSize: 8 * MiB,
+    });
+    try {
+      assert.equal(await other.getOffset(key), 11 * MiB + 7);
+      await assert.rejects(other.append(key, 0, Readable.from([Buffer.from('x')])), {
+        code: 'ERR_OFFSET_MISMATCH',
+      });
+      await other.append(key, 11 * MiB + 7, Readable.from([data.subarray(11 * MiB + 7)]));
+      assert.equal(await other.getOffset(key), data.length);
+      const finishedKey = await other.finalize(key, { id, size: data.length });
+      assert.ok((await download(finishedKey, data.length)).equals(data));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('never counts parts past a gap, and empties them before writing again', async () => {
+    const data = randomBytes(16 * MiB);
+    const id = randomUploadId();
+    const key = await store.create({ id, size: data.length });
+    // As if part 2 of three concurrent uploads failed while part 3 was stored.
+    await store.putPart(key, { n: 1, start: 0, size: 5 * MiB }, Readable.from([data.subarray(0, 5 * MiB)]));
+    await store.putPart(key, { n: 3, start: 10 * MiB, size: 5 * MiB }, Readable.from([randomBytes(5 * MiB)]));
+    assert.equal(await store.getOffset(key), 5 * MiB);
+    await store.append(key, 5 * MiB, Readable.from([data.subarray(5 * MiB, 11 * MiB)]));
+    // Part 2 is now stored; the stale part 3 must not make the offset jump to 15 MiB.
+    assert.equal(await store.getOffset(key), 11 * MiB);
+    await store.append(key, 11 * MiB, Readable.from([data.subarray(11 * MiB)]));
+    const finishedKey = await store.finalize(key, { id, size: data.length });
+    assert.ok((await download(finishedKey, data.length)).equals(data));
+  });
+
+  it('pages through ListParts (offsets, completion and listStoredParts)', async () => {
+    const paged = await createS3DataStore({
+      ...s3StoreOptions(settings!, prefix),
+      partSize: 5 * MiB,
+      listPartsPageSize: 2,
+    });
+    try {
+      const data = randomBytes(5 * 5 * MiB + 3);
+      const id = randomUploadId();
+      const key = await paged.create({ id, size: data.length });
+      await paged.append(key, 0, Readable.from([data.subarray(0, 5 * 5 * MiB)]));
+      assert.equal(await paged.getOffset(key), 5 * 5 * MiB);
+      const first = await paged.listStoredParts(key);
+      assert.deepEqual(
+        first.parts.map((part) => part.n),
+        [1, 2],
+      );
+      assert.equal(first.next, 2);
+      const second = await paged.listStoredParts(key, { after: first.next! });
+      assert.deepEqual(
+        second.parts.map((part) => part.n),
+        [3, 4],
+      );
+      const third = await paged.listStoredParts(key, { after: second.next! });
+      assert.deepEqual(
+        third.parts.map((part) => part.n),
+        [5],
+      );
+      assert.equal(third.next, undefined);
+      await paged.append(key, 5 * 5 * MiB, Readable.from([data.subarray(5 * 5 * MiB)]));
+      const finishedKey = await paged.finalize(key, { id, size: data.length });
+      assert.ok((await download(finishedKey, data.length)).equals(data));
+
+      // The parts API: completion checks every part through the pages.
+      const partsId = randomUploadId();
+      const partsKey = await paged.create({ id: partsId, size: 5 * 5 * MiB });
+      const stored = [];
+      for (let n = 1; n <= 5; n++) {
+        const bytes = data.subarray((n - 1) * 5 * MiB, n * 5 * MiB);
+        const result = await paged.putPart(
+          partsKey,
+          { n, start: (n - 1) * 5 * MiB, size: 5 * MiB },
+          Readable.from([bytes]),
+        );
+        stored.push({ n, size: 5 * MiB, etag: result.etag ?? null });
+      }
+      await assert.rejects(
+        paged.completeParts(partsKey, {
+          id: partsId,
+          size: 6 * 5 * MiB,
+          parts: [...stored, { n: 6, size: 5 * MiB, etag: null }],
+        }),
+        { code: 'ERR_PARTS_MISSING' },
+      );
+      const done = await paged.completeParts(partsKey, { id: partsId, size: 5 * 5 * MiB, parts: stored });
+      assert.ok((await download(done, 5 * 5 * MiB)).equals(data.subarray(0, 5 * 5 * MiB)));
+      assert.equal(
+        await paged.completeParts(partsKey, { id: partsId, size: 5 * 5 * MiB, parts: stored }),
+        done,
+      );
+    } finally {
+      await paged.close();
+    }
+  });
+
+  it('presigns UploadPart URLs that a plain fetch can use', async () => {
+    const data = randomBytes(1234);
+    const id = randomUploadId();
+    const key = await store.create({ id, size: data.length });
+    const url = await store.presignPart(key, 1, { expiresInSeconds: 60 });
+    const response = await fetch(url, { method: 'PUT', body: data });
+    assert.equal(response.status, 200);
+    const etag = response.headers.get('etag');
+    assert.ok(etag);
+    const finishedKey = await store.completeParts(key, {
+      id,
+      size: data.length,
+      parts: [{ n: 1, size: data.length, etag }],
+    });
+    assert.ok((await download(finishedKey, data.length)).equals(data));
+  });
+
+  it('concatenates by server-side copy when every partial but the last has 5 MiB, and streams otherwise', async () => {
+    const pieces = [randomBytes(5 * MiB + 1), randomBytes(6 * MiB), randomBytes(100)];
+    const keys: string[] = [];
+    for (const piece of pieces) {
+      const id = randomUploadId();
+      const key = await store.create({ id, size: piece.length });
+      await store.append(key, 0, Readable.from([piece]));
+      keys.push(await store.finalize(key, { id, size: piece.length }));
+    }
+    const whole = Buffer.concat(pieces);
+    const copied = await store.concatenate(randomUploadId(), keys);
+    assert.ok((await download(copied, whole.length)).equals(whole));
+    const reordered = Buffer.concat([pieces[2]!, pieces[0]!, pieces[1]!]);
+    const streamed = await store.concatenate(randomUploadId(), [keys[2]!, keys[0]!, keys[1]!]);
+    assert.ok((await download(streamed, reordered.length)).equals(reordered));
+  });
+
+  it('refuses to read an unfinished upload back (S3 cannot), with a clear error', async () => {
+    const key = await store.create({ id: randomUploadId(), size: 10 });
+    assert.throws(() => store.read(key, { start: 0, end: 1 }), { code: 'ERR_METHOD_NOT_ALLOWED' });
+    await assert.rejects(store.stat(key), { code: 'ERR_UPLOAD_NOT_FINISHED' });
+  });
+
+  it('refuses keys that are not its own', async () => {
+    for (const key of ['', 'uploads/abc', 's3-upload:x:y:z', 's3-object:', 's3-upload:5242880:id:\u0000']) {
+      await assert.rejects(store.getOffset(key), { code: 'ERR_INVALID_ID' }, key);
+    }
+    await assert.rejects(store.create({ id: '../../etc', size: 1 }), { code: 'ERR_INVALID_ID' });
+  });
+
+  it('answers a storage outage with ERR_STORAGE_UNAVAILABLE, and refused credentials with ERR_STORAGE_REFUSED', async () => {
+    const key = await store.create({ id: randomUploadId(), size: 10 });
+    const down = await createS3DataStore({
+      ...s3StoreOptions({ ...settings!, endpoint: 'http://127.0.0.1:9' }, prefix),
+      checkBucket: false,
+    });
+    await assert.rejects(down.getOffset(key), { code: 'ERR_STORAGE_UNAVAILABLE' });
+    await assert.rejects(down.append(key, 0, Readable.from([Buffer.from('x')])), {
+      code: 'ERR_STORAGE_UNAVAILABLE',
+    });
+    await down.close();
+    const wrong = await createS3DataStore({
+      ...s3StoreOptions({ ...settings!, secretAccessKey: 'not-the-secret' }, prefix),
+      checkBucket: false,
+    });
+    await assert.rejects(wrong.getOffset(key), { code: 'ERR_STORAGE_REFUSED' });
+    await wrong.close();
+    await assert.rejects(
+      createS3DataStore({ ...s3StoreOptions({ ...settings!, bucket: 'no-such-bucket-here' }, prefix) }),
+      /cannot reach S3 bucket "no-such-bucket-here": it does not exist/,
+    );
+  });
+});
