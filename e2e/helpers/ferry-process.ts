@@ -60,6 +60,8 @@ export interface StartOptions {
   args?: string[];
   /** Default `warn`. */
   logLevel?: string;
+  /** Extra environment variables (the AWS credentials of `--storage s3`). */
+  env?: Record<string, string>;
 }
 
 export interface FerryGroup {
@@ -114,7 +116,10 @@ async function startFerryProcess(options: StartOptions & { dataDir: string }): P
   ];
   // The pinned Node that runs the tests runs the server too; a clean environment keeps FERRY_*
   // variables of the developer's shell out of the test.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FERRY_')));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FERRY_'))),
+    ...options.env,
+  };
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   alive.add(child);
   let stderr = '';

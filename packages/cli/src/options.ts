@@ -47,11 +47,12 @@ export function envName(key: string): string {
 
 /**
  * The base unit of an integer field, read from its name: the server spells the unit into every
- * key (`…Ms`, `…Seconds`, `…Bytes`), except `maxSize`, which is in bytes like `Tus-Max-Size`.
+ * key (`…Ms`, `…Seconds`, `…Bytes`), except `maxSize`, which is in bytes like `Tus-Max-Size`, and
+ * `s3PartSize`, in bytes like S3's part sizes.
  */
 export function unitOf(key: string, type: OptionType): OptionUnit {
   if (type !== 'integer') return 'count';
-  if (key.endsWith('Bytes') || key === 'maxSize') return 'bytes';
+  if (key.endsWith('Bytes') || key === 'maxSize' || key === 's3PartSize') return 'bytes';
   if (key.endsWith('Ms')) return 'milliseconds';
   if (key.endsWith('Seconds')) return 'seconds';
   return 'count';
@@ -98,6 +99,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = Object.freeze([
   ...CONFIG_FIELDS.map((field) =>
     option(field.key, field.type, field.description, DEFAULT_CONFIG[field.key], {
       ...(field.values ? { values: field.values } : {}),
+      ...(field.defaultLabel ? { defaultLabel: field.defaultLabel } : {}),
       server: true,
       inConfigFile: true,
     }),

@@ -30,7 +30,7 @@ describe('ferry serve --help', () => {
         field.type === 'boolean' ? `--[no-]${entry.flag.slice(2)}` : entry.flag,
       );
       const fallback = DEFAULT_CONFIG[field.key];
-      const shown = Array.isArray(fallback) ? fallback.join(',') : String(fallback);
+      const shown = entry.defaultLabel ?? (Array.isArray(fallback) ? fallback.join(',') : String(fallback));
       assert.ok(block.includes(field.description), `${field.key}: description missing in\n${block}`);
       assert.ok(block.includes(`env ${entry.env}`), `${field.key}: variable missing in\n${block}`);
       assert.match(

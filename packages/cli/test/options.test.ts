@@ -37,7 +37,7 @@ describe('option names', () => {
       assert.equal(entry.type, field.type);
       assert.deepEqual(entry.values, field.values);
       assert.deepEqual(entry.defaultValue, DEFAULT_CONFIG[field.key]);
-      assert.match(entry.flag, /^--[a-z]+(-[a-z]+)*$/);
+      assert.match(entry.flag, /^--[a-z][a-z0-9]*(-[a-z0-9]+)*$/);
       assert.equal(entry.flag.slice(2).replaceAll('-', ''), field.key.toLowerCase());
       assert.equal(entry.env, `FERRY_${entry.flag.slice(2).replaceAll('-', '_').toUpperCase()}`);
     }

@@ -6,11 +6,28 @@
 
 export type Durability = 'fsync' | 'none';
 export type DirectIo = 'auto' | 'on' | 'off';
+export type StorageKind = 'fs' | 's3';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface ServerConfig {
-  /** Directory for upload bytes and the SQLite database. Default `./ferry-data`. */
+  /** Directory for upload bytes (fs storage) and the SQLite database. Default `./ferry-data`. */
   dataDir: string;
+  /** Where upload bytes go: `fs` (files under `dataDir`) or `s3` (a bucket). Default `fs`. */
+  storage: StorageKind;
+  /** S3 endpoint URL (S3-compatible servers); "" = AWS's endpoint for the region. Default "". */
+  s3Endpoint: string;
+  /** S3 bucket; required with `storage: 's3'`. Default "". */
+  s3Bucket: string;
+  /** S3 region; "" = the AWS SDK's (AWS_REGION…), else us-east-1. Default "". */
+  s3Region: string;
+  /** Path-style S3 URLs (endpoint/bucket/key), as most S3-compatible servers need. Default false. */
+  s3ForcePathStyle: boolean;
+  /** Prefix of every object key Ferry writes in the bucket. Default "". */
+  s3KeyPrefix: string;
+  /** Preferred S3 part size of tus uploads, in bytes (5 MiB..5 GiB; raised for files that need more than 10,000 parts). Default 8 MiB. */
+  s3PartSize: number;
+  /** Parts of one PATCH uploaded to S3 at the same time. Default 4. */
+  s3Concurrency: number;
   /** URL path of the tus endpoint; always ends with `/`. Default `/files/`. */
   basePath: string;
   /** URL path of the parts API; always ends with `/`. Default `/uploads/`. */
@@ -59,6 +76,14 @@ export interface ServerConfig {
 
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   dataDir: './ferry-data',
+  storage: 'fs',
+  s3Endpoint: '',
+  s3Bucket: '',
+  s3Region: '',
+  s3ForcePathStyle: false,
+  s3KeyPrefix: '',
+  s3PartSize: 8 * 1024 * 1024,
+  s3Concurrency: 4,
   basePath: '/files/',
   partsPath: '/uploads/',
   maxSize: 5 * 1024 ** 4,
@@ -85,8 +110,16 @@ export const CONFIG_FIELDS: ReadonlyArray<{
   type: 'string' | 'integer' | 'boolean' | 'list' | 'enum';
   values?: readonly string[];
   description: string;
+  /** The empty string is allowed (and is the default): the field is unset. */
+  optional?: boolean;
+  /** How help and docs show the default, when the value itself says little. */
+  defaultLabel?: string;
 }> = [
-  { key: 'dataDir', type: 'string', description: 'directory for upload bytes and the SQLite database' },
+  {
+    key: 'dataDir',
+    type: 'string',
+    description: 'directory for upload bytes (fs storage) and the SQLite database',
+  },
   { key: 'basePath', type: 'string', description: 'URL path of the tus endpoint' },
   { key: 'partsPath', type: 'string', description: 'URL path of the parts API' },
   { key: 'maxSize', type: 'integer', description: 'largest upload accepted, in bytes (Tus-Max-Size)' },
@@ -108,6 +141,56 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     values: ['auto', 'on', 'off'],
     description:
       'write upload bytes with O_DIRECT (bypassing the page cache) where the file system supports it',
+  },
+  {
+    key: 'storage',
+    type: 'enum',
+    values: ['fs', 's3'],
+    description: 'where upload bytes go: fs (files under the data directory) or s3 (a bucket)',
+  },
+  {
+    key: 's3Endpoint',
+    type: 'string',
+    optional: true,
+    defaultLabel: "AWS's for the region",
+    description: 'S3 endpoint URL, for S3-compatible servers (Ceph RGW, MinIO…)',
+  },
+  {
+    key: 's3Bucket',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'none',
+    description: 'S3 bucket (required with --storage s3); credentials come from the AWS environment',
+  },
+  {
+    key: 's3Region',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'AWS_REGION, else us-east-1',
+    description: 'S3 region',
+  },
+  {
+    key: 's3ForcePathStyle',
+    type: 'boolean',
+    description: 'path-style S3 URLs (endpoint/bucket/key), as most S3-compatible servers need',
+  },
+  {
+    key: 's3KeyPrefix',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'none',
+    description: 'prefix of every object key Ferry writes in the bucket',
+  },
+  {
+    key: 's3PartSize',
+    type: 'integer',
+    description:
+      'preferred S3 part size of tus uploads (5MiB..5GiB; raised when a file needs more than 10,000 parts)',
+  },
+  {
+    key: 's3Concurrency',
+    type: 'integer',
+    description: 'parts of one PATCH uploaded to S3 at the same time',
   },
   {
     key: 'hashUploads',
@@ -180,7 +263,8 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
         if (typeof value !== 'boolean') fail('must be true or false');
         break;
       case 'string':
-        if (typeof value !== 'string' || value === '') fail('must be a non-empty string');
+        if (typeof value !== 'string' || (value === '' && !field.optional))
+          fail('must be a non-empty string');
         break;
       case 'list':
         if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))

@@ -1,6 +1,6 @@
 /**
- * createFerry: wires the embedded defaults (fs bytes, SQLite records, in-process locks) or the
- * stores an app passes, and exposes the node:http handler, the fetch adapter, a `listen` helper
+ * createFerry: wires the embedded defaults (fs bytes — or S3 with `storage: 's3'` — SQLite records,
+ * in-process locks) or the stores an app passes, and exposes the node:http handler, the fetch adapter, a `listen` helper
  * and a graceful `close`.
  */
 import { mkdir } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ERRORS } from '@ferry/protocol';
 import pino, { type Logger } from 'pino';
-import { normalizeConfig, type ServerConfig } from './config.ts';
+import { ConfigError, normalizeConfig, type ServerConfig } from './config.ts';
 import { createFetchHandler, type FetchHandler } from './http/fetch-handler.ts';
 import { createNodeHandler, type NodeHandler } from './http/node-handler.ts';
 import { createRouter } from './http/router.ts';
@@ -26,10 +26,12 @@ import { createUploadEvents, type UploadEvents } from './service/upload-events.t
 import { UploadService } from './service/upload-service.ts';
 import type { DataStore } from './stores/data-store.ts';
 import { createFsDataStore } from './stores/fs/fs-data-store.ts';
+import { createS3DataStore } from './stores/s3/s3-data-store.ts';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from './stores/s3/s3-part-size.ts';
 import { createStaticSite } from './web/static-site.ts';
 
 export interface FerryOptions extends Partial<ServerConfig> {
-  /** Where bytes go. Default: the fs store in `<dataDir>/`. */
+  /** Where bytes go. Default: the fs store in `<dataDir>/`, or the S3 store with `storage: 's3'`. */
   dataStore?: DataStore;
   /** Where upload records go. Default: SQLite at `<dataDir>/ferry.db`. */
   metaStore?: MetaStore;
@@ -83,13 +85,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       pino.destination({ fd: 2, sync: false, minLength: 4096 }),
     );
   if (dataStore === undefined || metaStore === undefined) await mkdir(config.dataDir, { recursive: true });
-  const data =
-    dataStore ??
-    (await createFsDataStore({
-      directory: config.dataDir,
-      durability: config.durability,
-      directIo: config.directIo,
-    }));
+  const data = dataStore ?? (await createDataStore(config));
   const meta = metaStore ?? (await createSqliteMetaStore({ path: join(config.dataDir, 'ferry.db') }));
   const locks = locker ?? createMemoryLocker();
   const metrics = createMetrics(async () => (await meta.countByState()).uploading);
@@ -195,6 +191,8 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     for (const server of servers) server.closeAllConnections();
     await locks.close();
     await meta.close();
+    // Only a store Ferry made is closed: an app's own store is the app's to close.
+    if (dataStore === undefined) await (data as { close?: () => Promise<void> }).close?.();
     logger.info('ferry stopped');
     logger.flush();
   }
@@ -241,6 +239,33 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       return closing;
     },
   };
+}
+
+/** The store `config.storage` names; S3 credentials come from the AWS SDK's default chain. */
+async function createDataStore(config: Readonly<ServerConfig>): Promise<DataStore> {
+  if (config.storage === 's3') {
+    if (config.s3Bucket === '') {
+      throw new ConfigError('storage "s3" needs a bucket: set --s3-bucket, FERRY_S3_BUCKET or "s3Bucket"');
+    }
+    if (config.s3PartSize < MIN_PART_SIZE || config.s3PartSize > MAX_PART_SIZE) {
+      throw new ConfigError(`option "s3PartSize" must be from 5 MiB to 5 GiB (got ${config.s3PartSize})`);
+    }
+    if (config.s3Concurrency < 1) throw new ConfigError('option "s3Concurrency" must be at least 1');
+    return createS3DataStore({
+      bucket: config.s3Bucket,
+      ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+      ...(config.s3Region ? { region: config.s3Region } : {}),
+      forcePathStyle: config.s3ForcePathStyle,
+      keyPrefix: config.s3KeyPrefix,
+      partSize: config.s3PartSize,
+      concurrency: config.s3Concurrency,
+    });
+  }
+  return createFsDataStore({
+    directory: config.dataDir,
+    durability: config.durability,
+    directIo: config.directIo,
+  });
 }
 
 /** Malformed or oversized requests never reach the handler: answer them in the same JSON shape. */
