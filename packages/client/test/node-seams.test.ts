@@ -114,6 +114,33 @@ describe('Node sources and hasher', () => {
     await source.close();
   });
 
+  it('a file source reuses a buffer handed back by recycle, and never lends one twice', async () => {
+    const bytes = randomBytes(3 * MiB);
+    const path = join(dir, 'recycle.bin');
+    await writeFile(path, bytes);
+    const source = await openNodeSource(path, hasher);
+    assert.ok(source instanceof NodeFileSource);
+    const first = await source.read(0, MiB);
+    const second = await source.read(MiB, 2 * MiB);
+    assert.notEqual(second.buffer, first.buffer);
+    source.recycle(first);
+    source.recycle(first);
+    const third = await source.read(2 * MiB, 3 * MiB);
+    assert.equal(third.buffer, first.buffer, 'the recycled buffer is read into');
+    assert.deepEqual(Buffer.from(third), bytes.subarray(2 * MiB));
+    const fourth = await source.read(0, MiB);
+    assert.notEqual(fourth.buffer, third.buffer, 'a buffer recycled twice is lent once');
+    assert.deepEqual(Buffer.from(second), bytes.subarray(MiB, 2 * MiB), 'a lent buffer is left alone');
+    const foreign = Buffer.alloc(MiB);
+    source.recycle(foreign);
+    assert.notEqual(
+      (await source.read(0, MiB)).buffer,
+      foreign.buffer,
+      'a buffer it did not lend is not kept',
+    );
+    await source.close();
+  });
+
   it('a missing file is ERR_SOURCE_UNREADABLE, asking to re-select it', async () => {
     await assert.rejects(openNodeSource(join(dir, 'nope.bin'), hasher), (error: ClientError) => {
       assert.equal(error.code, 'ERR_SOURCE_UNREADABLE');

@@ -30,6 +30,7 @@ import {
   isSuccess,
   parseJson,
   readBody,
+  recycleBody,
   resolveUrl,
   responseError,
   send,
@@ -124,48 +125,52 @@ export function createPartsTransport(): Transport {
     if (length !== end - start) {
       throw new ClientError('ERR_SOURCE_UNREADABLE', { message: `part ${n}: the source ended early` });
     }
-    const digest = withDigest ? formatSha256Digest(await context.hasher.digest(body)) : undefined;
-    const budget = new RetryBudget(context.policy, context.random);
-    await withRetry(
-      `part ${n}`,
-      async () => {
-        const flight = context.progress.startFlight();
-        try {
-          const answer = await send(context, {
-            method: 'PUT',
-            url: `${url}/parts/${n}`,
-            headers: {
-              'content-type': 'application/octet-stream',
-              'content-length': String(length),
-              ...(digest === undefined ? {} : { 'content-digest': digest }),
-            },
-            body,
-            onSent: (sent) => flight.sent(sent),
-            signal,
-          });
-          if (!isSuccess(answer)) throw responseError(answer, `part ${n}`);
-          const info = parseJson(answer) as Partial<PartInfo> | undefined;
-          if (info?.size !== undefined && info.size !== length) {
-            throw protocolError(`part ${n}: the server stored ${info.size} bytes of ${length}`);
-          }
-          if (digest !== undefined && info?.digest !== undefined && info.digest !== digest) {
-            throw new ClientError('ERR_VERIFICATION_FAILED', {
-              message: `part ${n}: the server computed ${info.digest}, the client sent ${digest}`,
+    try {
+      const digest = withDigest ? formatSha256Digest(await context.hasher.digest(body)) : undefined;
+      const budget = new RetryBudget(context.policy, context.random);
+      await withRetry(
+        `part ${n}`,
+        async () => {
+          const flight = context.progress.startFlight();
+          try {
+            const answer = await send(context, {
+              method: 'PUT',
+              url: `${url}/parts/${n}`,
+              headers: {
+                'content-type': 'application/octet-stream',
+                'content-length': String(length),
+                ...(digest === undefined ? {} : { 'content-digest': digest }),
+              },
+              body,
+              onSent: (sent) => flight.sent(sent),
+              signal,
             });
+            if (!isSuccess(answer)) throw responseError(answer, `part ${n}`);
+            const info = parseJson(answer) as Partial<PartInfo> | undefined;
+            if (info?.size !== undefined && info.size !== length) {
+              throw protocolError(`part ${n}: the server stored ${info.size} bytes of ${length}`);
+            }
+            if (digest !== undefined && info?.digest !== undefined && info.digest !== digest) {
+              throw new ClientError('ERR_VERIFICATION_FAILED', {
+                message: `part ${n}: the server computed ${info.digest}, the client sent ${digest}`,
+              });
+            }
+          } finally {
+            flight.end();
           }
-        } finally {
-          flight.end();
-        }
-      },
-      {
-        budget,
-        signal,
-        onRetry: (event) => {
-          context.concurrency.failed();
-          context.onRetry(event);
         },
-      },
-    );
+        {
+          budget,
+          signal,
+          onRetry: (event) => {
+            context.concurrency.failed();
+            context.onRetry(event);
+          },
+        },
+      );
+    } finally {
+      recycleBody(context, body);
+    }
     confirm(n, length);
     return length;
   }
@@ -185,9 +190,9 @@ export function createPartsTransport(): Transport {
     const differ: number[] = [];
     for (let n = 1; n <= partCountOf(size, partSize); n++) {
       const { start, end } = partRange(n, size, partSize);
-      const digest = formatSha256Digest(
-        await context.hasher.digest(await readBody(context, start, end, context.signal)),
-      );
+      const body = await readBody(context, start, end, context.signal);
+      const digest = formatSha256Digest(await context.hasher.digest(body));
+      recycleBody(context, body);
       if (theirs.get(n) !== digest) differ.push(n);
     }
     return differ;

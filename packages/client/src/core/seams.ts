@@ -88,6 +88,11 @@ export interface UploadSource {
   slice?(start: number, end: number): Blob;
   /** Bytes before `offset` are confirmed and will not be read again (a stream frees them). */
   release(offset: number): void;
+  /**
+   * The caller is done with `bytes` that `read` returned (sent and answered, or given up): the
+   * source may reuse their memory for a later `read`. Optional; the caller must not touch them after.
+   */
+  recycle?(bytes: Uint8Array): void;
   /** SHA-256 (hex) of everything read, once a stream was read to its end. */
   readonly streamedSha256: string | undefined;
   /**

@@ -133,6 +133,11 @@ export function readBody(
   return source.read(start, end, signal);
 }
 
+/** Hands bytes a request no longer needs back to the source (a `Blob` slice holds nothing). */
+export function recycleBody(context: TransportContext, body: RequestBody | undefined): void {
+  if (body instanceof Uint8Array) context.source.recycle?.(body);
+}
+
 /**
  * Deletes the upload at `url` (cancel). A 404 or 410 means it is already gone, which is what was
  * wanted. Retried a few times at most: a cancel should not keep the caller waiting long.

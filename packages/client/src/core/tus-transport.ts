@@ -22,6 +22,7 @@ import {
   isSuccess,
   type RemoteUpload,
   readBody,
+  recycleBody,
   resolveUrl,
   responseError,
   send,
@@ -165,7 +166,7 @@ export function createTusTransport(): Transport {
           }
         },
         { budget, signal: context.signal, onRetry: context.onRetry },
-      );
+      ).finally(() => recycleBody(context, body));
       const location = response.headers['location'];
       if (location === undefined || location === '') {
         throw new ClientError('ERR_PROTOCOL', {
@@ -193,6 +194,7 @@ export function createTusTransport(): Transport {
       let lengthDeclared = source.size !== undefined;
       for (;;) {
         let flight: Flight | undefined;
+        let body: RequestBody | undefined;
         try {
           if (offset === undefined) {
             const state = await head(context, remote.url);
@@ -211,7 +213,7 @@ export function createTusTransport(): Transport {
             return result(context, remote.url, source.size);
           }
           const end = context.planner.end(offset, source.size);
-          const body = await readBody(context, offset, end, signal);
+          body = await readBody(context, offset, end, signal);
           const length = bodySize(body);
           const headers: Record<string, string> = {
             'tus-resumable': TUS_VERSION,
@@ -259,6 +261,8 @@ export function createTusTransport(): Transport {
           // Read the server's offset again before sending anything.
           offset = undefined;
           await sleep(delayMs, signal);
+        } finally {
+          recycleBody(context, body);
         }
       }
     },

@@ -1,19 +1,28 @@
 /**
- * Worker thread: streams a file through node:crypto's SHA-256 so a multi-gigabyte fingerprint never
+ * Worker thread: reads a file through node:crypto's SHA-256 so a multi-gigabyte fingerprint never
  * blocks the thread that sends the upload. Input `{ path, size }`; posts `{ sha256 }` or `{ error }`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { path, size } = workerData as { path: string; size: number };
 
 try {
   const hash = createHash('sha256');
+  // One buffer, read into again and again: no allocation (and no garbage) per read.
+  const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
+  const fd = openSync(path, 'r');
   let read = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
-    read += (chunk as Buffer).length;
+  try {
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, read);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      read += bytesRead;
+    }
+  } finally {
+    closeSync(fd);
   }
   if (read !== size) {
     parentPort?.postMessage({

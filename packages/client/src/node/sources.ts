@@ -20,6 +20,11 @@ function unreadable(path: string, cause: unknown, why?: string): ClientError {
 }
 
 /** A file on disk. The handle opens on first read and reopens after `close` (a retry after a failure). */
+/** Buffers kept for reuse per file source (parts in flight at once, and one more). */
+const MAX_SPARE_BUFFERS = 17;
+/** Smaller reads are cheap to allocate: not worth keeping. */
+const MIN_RECYCLED_BYTES = 64 * 1024;
+
 export class NodeFileSource implements UploadSource {
   readonly path: string;
   readonly size: number;
@@ -27,6 +32,10 @@ export class NodeFileSource implements UploadSource {
   readonly streamedSha256 = undefined;
   readonly #mtimeMs: number;
   #handle: Promise<FileHandle> | undefined;
+  /** Buffers handed back by `recycle`, reused by `read`: no part-sized allocation (and GC) per part. */
+  readonly #spare: Buffer[] = [];
+  /** Buffers this source allocated and has not been handed back. */
+  readonly #lent = new WeakSet<Uint8Array>();
 
   constructor(path: string, size: number, mtimeMs: number) {
     this.path = path;
@@ -75,7 +84,9 @@ export class NodeFileSource implements UploadSource {
 
   async read(start: number, end: number): Promise<Uint8Array> {
     const length = Math.max(0, Math.min(end, this.size) - start);
-    const buffer = Buffer.allocUnsafe(length);
+    const spare = this.#spare.findIndex((buffer) => buffer.length === length);
+    const buffer = spare >= 0 ? (this.#spare.splice(spare, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(length);
+    this.#lent.add(buffer);
     try {
       const handle = await this.#open();
       let filled = 0;
@@ -94,7 +105,15 @@ export class NodeFileSource implements UploadSource {
 
   release(): void {}
 
+  recycle(bytes: Uint8Array): void {
+    if (!this.#lent.has(bytes) || bytes.length < MIN_RECYCLED_BYTES) return;
+    this.#lent.delete(bytes);
+    this.#spare.push(bytes as Buffer);
+    if (this.#spare.length > MAX_SPARE_BUFFERS) this.#spare.shift();
+  }
+
   suspend(): Promise<void> {
+    this.#spare.length = 0;
     return this.close();
   }
 
