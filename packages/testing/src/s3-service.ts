@@ -3,7 +3,7 @@
  * `S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY` and `S3_FORCE_PATH_STYLE` when `S3_ENDPOINT` is set
  * (scripts/run-tests.mjs sets them after starting the project's gateway once); otherwise the
  * project's own Ceph RGW is started with scripts/s3/start (idempotent: an instance already up is
- * reused and left running). Without either, tests that need S3 are skipped with a loud notice —
+ * reused and left running; `FERRY_S3_UNAVAILABLE` says it already failed). Without either, tests that need S3 are skipped with a loud notice —
  * unless `FERRY_REQUIRE_SERVICES=1` (CI), where that is a failure.
  */
 import { execFile } from 'node:child_process';
@@ -68,7 +68,8 @@ function startProjectGateway(): Promise<S3Settings | string> {
 export async function s3Service(): Promise<S3Settings | undefined> {
   const given = fromEnvironment(process.env);
   if (given) return given;
-  pending ??= startProjectGateway();
+  const known = process.env['FERRY_S3_UNAVAILABLE'];
+  pending ??= known ? Promise.resolve(known) : startProjectGateway();
   const outcome = await pending;
   if (typeof outcome !== 'string') return outcome;
   if (process.env['FERRY_REQUIRE_SERVICES'] === '1') {
