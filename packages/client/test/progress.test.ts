@@ -175,4 +175,36 @@ describe('progress semantics', () => {
     assert.equal(events[1]?.bytesConfirmed, 1000);
     tracker.dispose();
   });
+
+  it('while a request is in flight and no byte moves, heartbeats bring the speed down', async () => {
+    let clock = 0;
+    const events: UploadProgress[] = [];
+    const tracker = new ProgressTracker({
+      totalBytes: 100_000_000,
+      onProgress: (event) => events.push(event),
+      intervalMs: 0,
+      heartbeatMs: 10,
+      now: () => clock,
+    });
+    tracker.snapshot();
+    const flight = tracker.startFlight();
+    for (let second = 1; second <= 10; second++) {
+      clock = second * 1000;
+      flight.sent(1_000_000);
+    }
+    const moving = events.at(-1);
+    assert.ok(moving !== undefined && moving.bytesPerSecond > 900_000, String(moving?.bytesPerSecond));
+    clock += 10_000;
+    const before = events.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.ok(events.length > before, 'an event came without a byte moving');
+    const stalled = events.at(-1);
+    assert.ok(stalled !== undefined && stalled.bytesPerSecond < 100_000, String(stalled?.bytesPerSecond));
+    assert.ok((stalled.etaSeconds ?? 0) > (moving.etaSeconds ?? 0));
+    flight.end();
+    const ended = events.length;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(events.length, ended, 'no heartbeat once nothing is in flight');
+    tracker.dispose();
+  });
 });

@@ -9,7 +9,9 @@
  *   resumed bytes the server already had never inflate it.
  * - `etaSeconds` = bytes not yet confirmed / `bytesPerSecond`.
  * - `parts` (parts protocol only): how many parts the server holds, of how many.
- * Events are throttled to one per `intervalMs`; the last state is always delivered.
+ * Events are throttled to one per `intervalMs`; the last state is always delivered. While a
+ * request is in flight an event also comes every `heartbeatMs` even when no byte moves, so the
+ * speed falls (and the ETA grows) on a stalled link instead of showing the last good rate.
  */
 
 export interface UploadProgress {
@@ -60,6 +62,8 @@ export class ProgressTracker {
   #sampleSent = 0;
   #lastEmitAt = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #heartbeatMs: number;
+  #heartbeat: ReturnType<typeof setTimeout> | undefined;
   #lastEmitted: UploadProgress | undefined;
   #parts: PartsProgress | undefined;
 
@@ -67,11 +71,14 @@ export class ProgressTracker {
     totalBytes: number | undefined;
     onProgress: (progress: UploadProgress) => void;
     intervalMs?: number;
+    /** An event at least this often while a request is in flight, in ms. Default 1000. */
+    heartbeatMs?: number;
     now?: () => number;
   }) {
     this.#total = options.totalBytes;
     this.#emit = options.onProgress;
     this.#intervalMs = options.intervalMs ?? 100;
+    this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -149,13 +156,29 @@ export class ProgressTracker {
     this.#timer = undefined;
     this.#lastEmitAt = this.#now();
     this.#lastEmitted = this.snapshot();
+    this.#beat();
     this.#emit(this.#lastEmitted);
+  }
+
+  /** Schedules the next heartbeat while a request is in flight; stops it otherwise. */
+  #beat(): void {
+    if (this.#heartbeat !== undefined) clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
+    if (this.#flights.size === 0) return;
+    this.#heartbeat = setTimeout(() => {
+      this.#heartbeat = undefined;
+      this.flush();
+    }, this.#heartbeatMs);
+    // A heartbeat alone never keeps a Node process alive.
+    (this.#heartbeat as { unref?: () => void }).unref?.();
   }
 
   /** Stops the pending trailing event, if any. */
   dispose(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#heartbeat !== undefined) clearTimeout(this.#heartbeat);
     this.#timer = undefined;
+    this.#heartbeat = undefined;
   }
 
   #sampleSpeed(now: number): void {
