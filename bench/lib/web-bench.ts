@@ -196,12 +196,16 @@ async function checkStored(dataDir: string, id: string, sha256: string): Promise
   return stored === sha256 ? undefined : `stored SHA-256 ${stored}, the source has ${sha256}`;
 }
 
-/** Installed before the file is picked: long tasks, and when the pick and the finished link happened. */
+/**
+ * Installed before the file is picked: long tasks (start and length), and when the pick and the
+ * finished link happened. Only tasks that end after the pick count: the page's start and the
+ * protocol switch before it are not "while uploading".
+ */
 const INSTRUMENT = `(() => {
   const seen = { tasks: [], pickedAt: undefined, doneAt: undefined };
   globalThis.benchSeen = seen;
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) seen.tasks.push(entry.duration);
+    for (const entry of list.getEntries()) seen.tasks.push({ start: entry.startTime, ms: entry.duration });
   }).observe({ type: 'longtask', buffered: true });
   document.addEventListener('change', () => { seen.pickedAt ??= performance.now(); }, true);
   new MutationObserver(() => {
@@ -211,7 +215,7 @@ const INSTRUMENT = `(() => {
 })()`;
 
 interface PageSeen {
-  tasks: number[];
+  tasks: { start: number; ms: number }[];
   pickedAt?: number;
   doneAt?: number;
   href?: string;
@@ -305,7 +309,9 @@ async function chromiumRun(
       ok: true,
       seconds,
       throughput: source.size / 1e6 / seconds,
-      longTasks: summarize(seen.tasks),
+      longTasks: summarize(
+        seen.tasks.filter((task) => task.start + task.ms >= (seen.pickedAt ?? 0)).map((task) => task.ms),
+      ),
       otherLoad: usage.otherLoad,
       verified: mismatch === undefined,
       ...(mismatch === undefined ? {} : { failure: mismatch }),
