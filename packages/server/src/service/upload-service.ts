@@ -17,6 +17,7 @@ import {
   type DataStoreCapabilities,
 } from '../stores/data-store.ts';
 import { createDigest, type IncrementalDigest } from './checksum.ts';
+import { OrphanSweep, orphanSweeperOf } from './orphan-sweep.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import { progressTap, type UploadEvents } from './upload-events.ts';
 import { UploadHasher } from './upload-hasher.ts';
@@ -32,6 +33,11 @@ export interface UploadServiceOptions {
   events?: UploadEvents;
   /** The clock, in epoch ms (tests move it). */
   now?: () => number;
+  /**
+   * Least time between two sweeps of orphaned storage (multipart uploads and incomplete parts no
+   * record owns, on stores that can list them), in ms of `now`. Default 15 minutes.
+   */
+  orphanSweepIntervalMs?: number;
 }
 
 export interface CreateUploadInput {
@@ -85,6 +91,7 @@ export class UploadService {
   readonly #now: () => number;
   readonly #hasher: UploadHasher | undefined;
   readonly #events: UploadEvents | undefined;
+  readonly #orphans: OrphanSweep | undefined;
   /** Bodies being written now: stopped on shutdown, each storing what it received. */
   readonly #active = new Set<TransferWatch>();
   #shuttingDown = false;
@@ -100,6 +107,18 @@ export class UploadService {
     this.#now = options.now ?? Date.now;
     this.#events = options.events;
     this.#hasher = options.config.hashUploads ? new UploadHasher(this.capabilities.downloadable) : undefined;
+    const sweepable = orphanSweeperOf(options.dataStore);
+    this.#orphans =
+      sweepable === undefined
+        ? undefined
+        : new OrphanSweep({
+            store: sweepable,
+            meta: options.metaStore,
+            logger: options.logger,
+            ...(options.orphanSweepIntervalMs === undefined
+              ? {}
+              : { intervalMs: options.orphanSweepIntervalMs }),
+          });
   }
 
   async create(input: CreateUploadInput): Promise<UploadRecord> {
@@ -201,8 +220,20 @@ export class UploadService {
     });
   }
 
-  /** Removes expired unfinished uploads with their bytes. Returns how many were removed. */
+  /**
+   * Removes expired unfinished uploads with their bytes, then (when due, on stores that can list
+   * what they hold) storage no live upload owns that is older than the expiry. Returns how many
+   * uploads were removed.
+   */
   async sweep(): Promise<number> {
+    const removed = await this.#sweepRecords();
+    if (this.#orphans !== undefined && this.config.expirySeconds > 0) {
+      await this.#orphans.run(this.#now(), this.config.expirySeconds * 1000);
+    }
+    return removed;
+  }
+
+  async #sweepRecords(): Promise<number> {
     let removed = 0;
     for (;;) {
       const now = this.#now();

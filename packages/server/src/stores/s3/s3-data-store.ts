@@ -77,6 +77,7 @@ import {
   inProgressKey,
   parseS3Key,
 } from './s3-keys.ts';
+import { type OrphanSweepOptions, type OrphanSweepResult, sweepS3Orphans } from './s3-orphans.ts';
 import {
   choosePartPlan,
   DEFAULT_PART_SIZE,
@@ -111,6 +112,8 @@ export interface S3DataStoreOptions {
   listPartsPageSize?: number;
   /** HeadBucket at creation, failing with a clear message when the bucket is unreachable. Default true. */
   checkBucket?: boolean;
+  /** Entries per ListMultipartUploads / ListObjectsV2 page of the orphan sweep (1..1000). Default 1000. */
+  sweepPageSize?: number;
 }
 
 /** Where an upload's bytes are in the bucket. */
@@ -147,6 +150,10 @@ export type S3DataStore = DataStore &
     listStoredParts(key: string, options?: { after?: number; limit?: number }): Promise<StoredPartsPage>;
     /** Closes the S3 client's connections if the store made the client. */
     close(): Promise<void>;
+    /** S3 cannot read back an unfinished multipart upload (see `read`). */
+    readonly readsInProgress: false;
+    /** Aborts multipart uploads and deletes incomplete parts that no live upload owns (s3-orphans.ts). */
+    sweepOrphans(options: OrphanSweepOptions): Promise<OrphanSweepResult>;
   };
 
 /** Creates the store; unless `checkBucket` is false, fails when the bucket cannot be reached. */
@@ -178,6 +185,7 @@ interface UploadState {
 class S3Store implements S3DataStore {
   readonly kind = 's3';
   readonly deferredLength = true as const;
+  readonly readsInProgress = false as const;
   readonly bucket: string;
   #client: S3Client;
   #ownsClient: boolean;
@@ -185,6 +193,7 @@ class S3Store implements S3DataStore {
   #partSize: number;
   #concurrency: number;
   #pageSize: number;
+  #sweepPageSize: number;
 
   constructor(options: S3DataStoreOptions) {
     if (typeof options.bucket !== 'string' || options.bucket === '')
@@ -209,6 +218,7 @@ class S3Store implements S3DataStore {
     if (!Number.isSafeInteger(this.#pageSize) || this.#pageSize < 1 || this.#pageSize > 1000) {
       throw new RangeError(`listPartsPageSize must be from 1 to 1000, got ${this.#pageSize}`);
     }
+    this.#sweepPageSize = options.sweepPageSize ?? 1000;
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? new S3Client(clientConfig(options));
   }
@@ -588,6 +598,11 @@ class S3Store implements S3DataStore {
       parts: page.parts.map((part) => ({ n: part.n, size: part.size, etag: part.etag })),
       next: page.next,
     };
+  }
+
+  sweepOrphans(options: OrphanSweepOptions): Promise<OrphanSweepResult> {
+    const scope = { client: this.#client, bucket: this.bucket, prefix: this.#prefix };
+    return sweepS3Orphans({ ...scope, pageSize: this.#sweepPageSize }, options);
   }
 
   // ------------------------------------------------------------------------------------------
