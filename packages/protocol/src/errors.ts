@@ -135,6 +135,10 @@ export const ERRORS = {
     message: 'the file does not match the declared SHA-256; it was not completed',
   },
   ERR_UPLOAD_FINISHED: { status: 409, message: 'the upload is already complete; it takes no more parts' },
+  ERR_PART_NOT_STORED: {
+    status: 409,
+    message: 'the storage does not hold this part with the reported ETag and size; send it again',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -140,8 +140,41 @@ export interface DeduplicatedUpload {
 export interface PartInfo {
   n: number;
   size: number;
-  /** `sha-256=:<base64>:` of the part's bytes, computed by the server. */
-  digest: string;
+  /**
+   * `sha-256=:<base64>:` of the part's bytes, computed by the server; absent for a part that went
+   * straight to S3 (the server never saw its bytes).
+   */
+  digest?: string;
+}
+
+/** The `Content-Type` of a part report (`PUT /uploads/:id/parts/:n` for a part sent straight to S3). */
+export const PART_REPORT_CONTENT_TYPE = 'application/vnd.ferry.part-report+json';
+
+/** `PUT /uploads/:id/parts/:n` with `Content-Type: application/vnd.ferry.part-report+json` */
+export interface PartReport {
+  /** The `ETag` header S3 answered to the part's PUT (quoted or not). */
+  etag: string;
+  /** The part's size in bytes. */
+  size: number;
+}
+
+/** `POST /uploads/:id/presign`: part numbers, or inclusive ranges `[from, to]`; at most 100 parts. */
+export interface PresignPartsRequest {
+  parts: Array<number | [number, number]>;
+}
+
+/** One presigned UploadPart URL: `PUT` the part's bytes there with `headers`, no other header needed. */
+export interface PresignedPartUrl {
+  n: number;
+  url: string;
+  headers: Record<string, string>;
+  /** ISO 8601: after this the URL answers 403; ask again. */
+  expiresAt: string;
+}
+
+/** `200` from `POST /uploads/:id/presign` */
+export interface PresignedPartsReply {
+  parts: PresignedPartUrl[];
 }
 
 /** `GET /uploads/:id` */

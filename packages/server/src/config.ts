@@ -28,6 +28,8 @@ export interface ServerConfig {
   s3PartSize: number;
   /** Parts of one PATCH uploaded to S3 at the same time. Default 4. */
   s3Concurrency: number;
+  /** Presigned UploadPart URLs (`POST /uploads/:id/presign`, the Uppy signing routes) stay valid this many seconds (1..604800). Default 900 (15 min). */
+  presignExpirySeconds: number;
   /** URL path of the tus endpoint; always ends with `/`. Default `/files/`. */
   basePath: string;
   /** URL path of the parts API; always ends with `/`. Default `/uploads/`. */
@@ -84,6 +86,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   s3KeyPrefix: '',
   s3PartSize: 8 * 1024 * 1024,
   s3Concurrency: 4,
+  presignExpirySeconds: 900,
   basePath: '/files/',
   partsPath: '/uploads/',
   maxSize: 5 * 1024 ** 4,
@@ -193,6 +196,11 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     description: 'parts of one PATCH uploaded to S3 at the same time',
   },
   {
+    key: 'presignExpirySeconds',
+    type: 'integer',
+    description: 'seconds a presigned S3 part URL stays valid (1..604800; S3 storage only)',
+  },
+  {
     key: 'hashUploads',
     type: 'boolean',
     description: 'compute the SHA-256 of every upload as it streams in',
@@ -283,5 +291,9 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
     throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
   }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
+  // SigV4 presigned URLs are valid for at most 7 days.
+  if (config.presignExpirySeconds < 1 || config.presignExpirySeconds > 604_800) {
+    throw new ConfigError('option "presignExpirySeconds" must be from 1 to 604800');
+  }
   return Object.freeze(config);
 }

@@ -20,8 +20,10 @@ import { createSqliteMetaStore } from './meta/sqlite/sqlite-meta-store.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { createFeedProtocol } from './protocols/feed/feed-protocol.ts';
 import { createPartsProtocol } from './protocols/parts/parts-protocol.ts';
+import { createUppyS3Routes } from './protocols/s3-signing/uppy-routes.ts';
 import { createTusProtocol } from './protocols/tus/tus-protocol.ts';
 import { PartsService } from './service/parts-service.ts';
+import { PresignedParts } from './service/presigned-parts.ts';
 import { createUploadEvents, type UploadEvents } from './service/upload-events.ts';
 import { UploadService } from './service/upload-service.ts';
 import type { DataStore } from './stores/data-store.ts';
@@ -57,6 +59,8 @@ export interface Ferry {
   readonly service: UploadService;
   /** The parts API's service (create, putPart, complete, terminate). */
   readonly parts: PartsService;
+  /** Parts sent straight to S3: presigned URLs, ETag reports, verified completion (S3 storage). */
+  readonly presigned: PresignedParts;
   /** What happens to uploads in this process, per upload or per namespace (the feed's source). */
   readonly events: UploadEvents;
   /** node:http handler; with Express `next`, paths that are not Ferry's are passed on. */
@@ -114,7 +118,19 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   const tus = createTusProtocol(service, logger);
   /** Aborted at shutdown: event streams end so in-flight requests can drain. */
   const stopping = new AbortController();
-  const parts = createPartsProtocol(partsService, events, config, stopping.signal);
+  const presigned = new PresignedParts({
+    config,
+    dataStore: data,
+    metaStore: meta,
+    locker: locks,
+    logger,
+    metrics,
+    events,
+    parts: partsService,
+    ...(now ? { now } : {}),
+  });
+  const parts = createPartsProtocol(partsService, events, config, stopping.signal, presigned);
+  const uppy = createUppyS3Routes(presigned, partsService, config);
   const feed = createFeedProtocol({
     config,
     metaStore: meta,
@@ -146,6 +162,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     service,
     tus,
     parts,
+    ...(presigned.available ? { uppy } : {}),
     feed,
     ...(site ? { site } : {}),
     metrics,
@@ -203,6 +220,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     metrics,
     service,
     parts: partsService,
+    presigned,
     events,
     handler,
     fetch,

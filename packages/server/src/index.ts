@@ -9,6 +9,7 @@ export * from './meta/memory-locker.ts';
 export * from './meta/meta-store.ts';
 export * from './meta/sqlite/sqlite-meta-store.ts';
 export * from './service/parts-service.ts';
+export * from './service/presigned-parts.ts';
 export * from './service/upload-events.ts';
 export * from './service/upload-service.ts';
 export * from './stores/data-store.ts';

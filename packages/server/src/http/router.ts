@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { FeedProtocol } from '../protocols/feed/feed-protocol.ts';
 import { serveDownload } from '../protocols/files/download.ts';
 import type { PartsProtocol } from '../protocols/parts/parts-protocol.ts';
+import { UPPY_S3_PATH, type UppyS3Routes } from '../protocols/s3-signing/uppy-routes.ts';
 import type { TusProtocol } from '../protocols/tus/tus-protocol.ts';
 import type { UploadService } from '../service/upload-service.ts';
 import type { StaticSite } from '../web/static-site.ts';
@@ -21,6 +22,8 @@ export interface RouterOptions {
   service: UploadService;
   tus: TusProtocol;
   parts: PartsProtocol;
+  /** Uppy `@uppy/aws-s3` signing routes at `/s3/` (they answer 405 unless the storage is S3). */
+  uppy?: UppyS3Routes;
   /** The uploads feed: `GET /uploads` and `GET /uploads/events`. */
   feed: FeedProtocol;
   /** The web app, served at every path the router does not own; none: those paths answer 404. */
@@ -40,7 +43,7 @@ export interface Router {
 const NAMESPACE = '';
 
 export function createRouter(options: RouterOptions): Router {
-  const { config, service, tus, parts, feed, site, metrics, logger } = options;
+  const { config, service, tus, parts, uppy, feed, site, metrics, logger } = options;
   const basePath = config.basePath;
   const bareBase = basePath.slice(0, -1);
   const partsPath = config.partsPath;
@@ -84,9 +87,8 @@ export function createRouter(options: RouterOptions): Router {
       throw notAllowed('GET');
     }
     if (segments.length === 2 && segments[1] === 'presign') {
-      throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
-        message: 'this storage takes parts through the server only; presigned URLs need S3 storage',
-      });
+      if (method === 'POST') return parts.presign(request, id, NAMESPACE);
+      throw notAllowed('POST');
     }
     throw new UploadError('ERR_NOT_FOUND');
   }
@@ -99,6 +101,7 @@ export function createRouter(options: RouterOptions): Router {
       path === bareBase ||
       path.startsWith(partsPath) ||
       path === bareParts ||
+      (uppy !== undefined && path.startsWith(UPPY_S3_PATH)) ||
       path === '/healthz' ||
       path === '/readyz' ||
       path === '/metrics'
@@ -108,6 +111,7 @@ export function createRouter(options: RouterOptions): Router {
   async function route(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
     if (path.startsWith(partsPath) || path === bareParts) return routeParts(request);
+    if (uppy !== undefined && path.startsWith(UPPY_S3_PATH)) return uppy.handle(request, NAMESPACE);
     if (path === basePath || path === bareBase) {
       if (method === 'POST') return tus.create(request, NAMESPACE);
       if (method === 'OPTIONS') return tus.options();

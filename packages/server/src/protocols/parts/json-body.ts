@@ -12,23 +12,29 @@ export const MAX_JSON_BYTES = 64 * 1024;
 export type JsonObject = Record<string, unknown>;
 
 /** The body as a JSON object; an empty body is `{}`. */
-export async function readJsonObject(request: HttpRequest): Promise<JsonObject> {
+export async function readJsonObject(
+  request: HttpRequest,
+  mediaType = 'application/json',
+  maxBytes = MAX_JSON_BYTES,
+): Promise<JsonObject> {
   const declared = request.header('content-length');
-  if (declared !== undefined && Number(declared) > MAX_JSON_BYTES) {
-    throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes: MAX_JSON_BYTES } });
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes } });
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body) {
     total += chunk.length;
-    if (total > MAX_JSON_BYTES) {
-      throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes: MAX_JSON_BYTES } });
+    if (total > maxBytes) {
+      throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes } });
     }
     chunks.push(chunk);
   }
   if (total === 0) return {};
   const type = request.header('content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') throw new UploadError('ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (type !== mediaType) {
+    throw new UploadError('ERR_UNSUPPORTED_MEDIA_TYPE', { message: `the request body must be ${mediaType}` });
+  }
   let value: unknown;
   try {
     value = JSON.parse(Buffer.concat(chunks, total).toString('utf8'));

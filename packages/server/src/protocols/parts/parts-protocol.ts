@@ -4,6 +4,9 @@
  *   POST   /uploads                  create (or deduplicate)
  *   GET    /uploads/:id              status: received parts, bytes, state
  *   PUT    /uploads/:id/parts/:n     one part's bytes (Content-Length required, Content-Digest optional)
+ *   PUT    /uploads/:id/parts/:n     with `Content-Type: application/vnd.ferry.part-report+json`: a part
+ *                                    sent straight to S3, reported by its `{etag, size}`
+ *   POST   /uploads/:id/presign      presigned UploadPart URLs (S3 storage)
  *   POST   /uploads/:id/complete     finish: every part present, declared SHA-256 verified
  *   DELETE /uploads/:id              abort: the upload and its bytes are gone
  *   GET    /uploads/:id/events       Server-Sent Events: progress, completed, failed
@@ -19,6 +22,7 @@ import {
   PART_LIMITS,
   type PartInfo,
   type PartsUploadStatus,
+  type PresignedPartsReply,
   parseSha256Digest,
   partCountOf,
   toRanges,
@@ -29,6 +33,7 @@ import type { ServerConfig } from '../../config.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
 import type { PartsService } from '../../service/parts-service.ts';
+import { type PresignedParts, REPORTED_PART_SHA256 } from '../../service/presigned-parts.ts';
 import type { UploadEventRecord, UploadEvents } from '../../service/upload-events.ts';
 import { fileInfo as fileInfoOf, isoTime, NAME_KEY, TYPE_KEY } from '../files/file-info.ts';
 import { openEventStream, removedError } from './event-stream.ts';
@@ -40,11 +45,13 @@ import {
   optionalString,
   readJsonObject,
 } from './json-body.ts';
+import { PART_REPORT_TYPE, readPresignRequest, readReport } from './presign-body.ts';
 
 export interface PartsProtocol {
   create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
   status(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
   putPart(request: HttpRequest, id: string, part: string, namespace: string): Promise<HttpResponse>;
+  presign(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
   complete(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
   terminate(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
   events(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
@@ -57,11 +64,14 @@ export function createPartsProtocol(
   events: UploadEvents,
   config: Readonly<ServerConfig>,
   closing?: AbortSignal,
+  presigned?: PresignedParts,
 ): PartsProtocol {
   const uploadUrl = (request: HttpRequest, id: string) => `${request.origin}${config.partsPath}${id}`;
   const fileInfo = (request: HttpRequest, record: UploadRecord) => fileInfoOf(request.origin, config, record);
 
   function partInfo(part: PartRecord): PartInfo {
+    // A part that went straight to S3 has no digest the server computed.
+    if (part.sha256 === REPORTED_PART_SHA256) return { n: part.n, size: part.size };
     return { n: part.n, size: part.size, digest: formatSha256Digest(hexToBytes(part.sha256)) };
   }
 
@@ -165,6 +175,18 @@ export function createPartsProtocol(
       if (!PART_NUMBER.test(part) || Number(part) > PART_LIMITS.maxParts) {
         throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n: part.slice(0, 16) } });
       }
+      const contentType = request.header('content-type')?.split(';')[0]?.trim().toLowerCase();
+      if (contentType === PART_REPORT_TYPE) {
+        if (presigned === undefined || !presigned.available) throw notPresignable();
+        const report = await readReport(request);
+        const stored = await presigned.reportPart(id, {
+          namespace,
+          n: Number(part),
+          ...report,
+          signal: request.signal,
+        });
+        return json(200, partInfo(stored));
+      }
       const lengthHeader = request.header('content-length');
       if (lengthHeader === undefined || request.header('transfer-encoding') !== undefined) {
         throw new UploadError('ERR_CONTENT_LENGTH_REQUIRED');
@@ -190,15 +212,31 @@ export function createPartsProtocol(
       return json(200, partInfo(stored));
     },
 
+    async presign(request, id, namespace) {
+      if (presigned === undefined || !presigned.available) throw notPresignable();
+      const numbers = await readPresignRequest(request);
+      const signed = await presigned.presign(id, namespace, numbers);
+      const reply: PresignedPartsReply = {
+        parts: signed.map((part) => ({
+          n: part.n,
+          url: part.url,
+          headers: part.headers,
+          expiresAt: new Date(part.expiresAt).toISOString(),
+        })),
+      };
+      return json(200, reply);
+    },
+
     async complete(request, id, namespace) {
       const body = await readJsonObject(request);
       onlyFields(body, ['sha256']);
       const sha256 = optionalSha256(body, 'sha256');
-      const record = await service.complete(id, {
-        namespace,
-        signal: request.signal,
-        ...(sha256 === undefined ? {} : { sha256 }),
-      });
+      // Parts that went straight to S3 are checked with ListParts and the file read back.
+      const input = { namespace, signal: request.signal, ...(sha256 === undefined ? {} : { sha256 }) };
+      const record =
+        presigned !== undefined && (await presigned.hasReportedParts(id))
+          ? await presigned.complete(id, input)
+          : await service.complete(id, input);
       const reply: CompletedPartsUpload = { file: fileInfo(request, record) };
       return json(200, reply);
     },
@@ -228,6 +266,12 @@ export function createPartsProtocol(
       });
     },
   };
+}
+
+function notPresignable(): UploadError {
+  return new UploadError('ERR_METHOD_NOT_ALLOWED', {
+    message: 'this storage takes parts through the server only; presigned URLs need S3 storage',
+  });
 }
 
 function json(status: number, value: unknown, extra: Record<string, string> = {}): HttpResponse {
