@@ -31,10 +31,16 @@ function memoryReader(file: Buffer) {
   return { reader, counter };
 }
 
-function setup(size: number, retainBytes: number) {
+function setup(size: number, retainBytes: number, readsInProgress = true) {
   const file = randomBytes(size);
   const { reader, counter } = memoryReader(file);
-  const hasher = new PartsHasher({ reader, locker: createMemoryLocker(), retainBytes, lockWaitMs: 1000 });
+  const hasher = new PartsHasher({
+    reader,
+    locker: createMemoryLocker(),
+    retainBytes,
+    lockWaitMs: 1000,
+    readsInProgress,
+  });
   const partCount = Math.max(1, Math.ceil(size / PART));
   const layout: PartsLayout = { id: 'u1', storageKey: 'k1', size, partSize: PART, partCount };
   const record = { id: 'u1', storageKey: 'k1', size } as UploadRecord;
@@ -198,5 +204,42 @@ describe('PartsHasher', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(reads, 1, 'one background read, not retried');
     assert.equal(await hasher.finish({ id: 'u2', storageKey: 'k2', size } as UploadRecord, parts), null);
+  });
+
+  describe('on storage that cannot read an upload in progress (S3)', () => {
+    it('parts out of order within the budget: the digest, nothing read back', async () => {
+      const t = setup(6 * PART, 6 * PART, false);
+      const writes = [];
+      for (let n = 1; n <= t.partCount; n++) writes.push(await t.begin(n));
+      for (const write of [...writes].reverse()) write.store();
+      assert.equal(await t.finish(), t.expected);
+      assert.equal(t.counter.bytesRead, 0);
+    });
+
+    it('a part that does not fit: the upload gives up its running hash and all its memory at once', async () => {
+      const t = setup(6 * PART, 2 * PART, false);
+      const writes = [];
+      for (let n = 1; n <= t.partCount; n++) writes.push(await t.begin(n));
+      writes[5]!.store();
+      writes[4]!.store();
+      assert.equal(t.hasher.retainedBytes, 2 * PART, 'two parts held');
+      writes[3]!.send(0.5);
+      assert.equal(t.hasher.retainedBytes, 0, 'given up: nothing held');
+      for (const write of writes.slice(0, 4)) write.store();
+      assert.equal(t.hasher.retainedBytes, 0);
+      assert.equal(await t.finish(), null, 'the caller verifies another way');
+      assert.equal(t.counter.bytesRead, 0, 'no read of the unfinished upload is tried');
+    });
+
+    it('parts stored before this process knew the upload: null at once, no read tried', async () => {
+      const t = setup(3 * PART, 1024 * 1024, false);
+      t.recorded.set(1, t.partRecord(1));
+      const write2 = await t.begin(2);
+      write2.store();
+      (await t.begin(3)).store();
+      assert.equal(await t.finish(), null);
+      assert.equal(t.counter.bytesRead, 0);
+      assert.equal(t.hasher.retainedBytes, 0);
+    });
   });
 });

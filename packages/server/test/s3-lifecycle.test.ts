@@ -3,7 +3,7 @@
  * (expired uploads, orphaned multipart uploads and incomplete parts, paging) and graceful shutdown.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -321,5 +321,93 @@ describe('graceful shutdown on S3', { skip: settings === undefined }, () => {
     const file = await fetch(`${second.url}/files/${partsId}`);
     assert.equal(file.status, 200);
     assert.ok(Buffer.from(await file.arrayBuffer()).equals(partsSource), 'the parts file is whole');
+  });
+});
+
+describe('a declared SHA-256 of a parts upload on S3', { skip: settings === undefined }, () => {
+  const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+  async function createParts(url: string, source: Buffer, sha256?: string): Promise<string> {
+    const created = await fetch(`${url}/uploads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ size: source.length, partSize: 5 * MiB, ...(sha256 ? { sha256 } : {}) }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    return ((await created.json()) as { id: string }).id;
+  }
+
+  async function putParts(
+    url: string,
+    id: string,
+    source: Buffer<ArrayBuffer>,
+    numbers: number[],
+  ): Promise<void> {
+    for (const n of numbers) {
+      const start = (n - 1) * 5 * MiB;
+      const sent = await fetch(`${url}/uploads/${id}/parts/${n}`, {
+        method: 'PUT',
+        body: source.subarray(start, Math.min(start + 5 * MiB, source.length)),
+      });
+      assert.equal(sent.status, 200, await sent.text());
+    }
+  }
+
+  function complete(url: string, id: string, sha256?: string): Promise<Response> {
+    return fetch(`${url}/uploads/${id}/complete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sha256 ? { sha256 } : {}),
+    });
+  }
+
+  it('is verified by reading the completed object back when the server restarted between parts and complete', async () => {
+    const first = await startServer();
+    const source = randomBytes(12 * MiB + 5);
+    const id = await createParts(first.url, source, sha256Of(source));
+    await putParts(first.url, id, source, [2, 1]);
+    await first.ferry.close();
+
+    const second = await startServer({ prefix: first.prefix, dataDir: first.dataDir });
+    await putParts(second.url, id, source, [3]);
+    const completed = await complete(second.url, id);
+    assert.equal(completed.status, 200, await completed.clone().text());
+    const status = (await (await fetch(`${second.url}/uploads/${id}`)).json()) as { state: string };
+    assert.equal(status.state, 'finished');
+    const file = Buffer.from(await (await fetch(`${second.url}/files/${id}`)).arrayBuffer());
+    assert.equal(sha256Of(file), sha256Of(source));
+  });
+
+  it('answers ERR_SHA256_MISMATCH for a wrong one after a restart, and removes the object and the upload', async () => {
+    const first = await startServer();
+    const source = randomBytes(11 * MiB);
+    const id = await createParts(first.url, source);
+    await putParts(first.url, id, source, [1, 2, 3]);
+    await first.ferry.close();
+
+    const second = await startServer({ prefix: first.prefix, dataDir: first.dataDir });
+    const wrong = sha256Of(Buffer.from('something else'));
+    const completed = await complete(second.url, id, wrong);
+    assert.equal(completed.status, 422, await completed.clone().text());
+    const body = (await completed.json()) as { error: { code: string; details: Record<string, unknown> } };
+    assert.equal(body.error.code, 'ERR_SHA256_MISMATCH');
+    assert.equal(body.error.details['actual'], sha256Of(source));
+    assert.equal(body.error.details['partsKept'], false);
+    assert.equal((await fetch(`${second.url}/uploads/${id}`)).status, 404, 'the upload is gone');
+    assert.equal(await exists(second.prefix + id), false, 'no object is left');
+    assert.equal((await multipartUploads(second.prefix + id)).size, 0, 'nor a multipart upload');
+  });
+
+  it('keeps the parts when the running hash refuses a wrong one, so a right one completes', async () => {
+    const server = await startServer();
+    const source = randomBytes(11 * MiB);
+    const id = await createParts(server.url, source);
+    await putParts(server.url, id, source, [3, 1, 2]);
+    const refused = await complete(server.url, id, sha256Of(Buffer.from('something else')));
+    assert.equal(refused.status, 422);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ERR_SHA256_MISMATCH');
+    assert.equal((await multipartUploads(server.prefix + id)).size, 1, 'the parts are still there');
+    const completed = await complete(server.url, id, sha256Of(source));
+    assert.equal(completed.status, 200, await completed.clone().text());
   });
 });

@@ -14,6 +14,11 @@
  * every hashed part is still the one recorded, by the part's own SHA-256; anything it cannot vouch
  * for (a restart, another node, a part re-sent after it was hashed) makes it answer `null`, and the
  * caller hashes the stored file from the start instead. The running state is never persisted.
+ *
+ * A store that cannot read an upload in progress back (S3: `readsInProgress: false`) makes a spilled
+ * part fatal to the running hash: the caller would have to finish the object first and read it all
+ * back. There the budget is not taken from other uploads (that would spoil them all); an upload whose
+ * part does not fit, or whose state was lost, gives up its running hash and all its memory at once.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { Lock, Locker } from '../meta/locker.ts';
@@ -27,6 +32,8 @@ export interface PartsHasherOptions {
   /** Bytes of received chunks the whole process may keep for hashing in order. */
   retainBytes: number;
   lockWaitMs: number;
+  /** False when `reader` cannot read parts of an upload in progress (S3). Default true. */
+  readsInProgress?: boolean;
 }
 
 /** The geometry of a parts upload. */
@@ -80,6 +87,8 @@ interface Running {
   readAbort: AbortController | undefined;
   readHoldsLock: boolean;
   finishing: boolean;
+  /** The running hash was given up (a part that cannot be read back is missing from memory). */
+  lost: boolean;
   usedAt: number;
 }
 
@@ -91,6 +100,7 @@ export class PartsHasher {
   readonly #locker: Locker;
   readonly #budget: number;
   readonly #lockWaitMs: number;
+  readonly #readsInProgress: boolean;
   readonly #running = new Map<string, Running>();
   #retained = 0;
 
@@ -99,6 +109,7 @@ export class PartsHasher {
     this.#locker = options.locker;
     this.#budget = options.retainBytes;
     this.#lockWaitMs = options.lockWaitMs;
+    this.#readsInProgress = options.readsInProgress ?? true;
   }
 
   /** Bytes of part chunks held in memory right now. */
@@ -128,6 +139,10 @@ export class PartsHasher {
   async finish(record: UploadRecord, parts: PartRecord[], signal?: AbortSignal): Promise<string | null> {
     const state = this.#running.get(record.id);
     if (state === undefined) return null;
+    if (state.lost) {
+      this.forget(record.id);
+      return null;
+    }
     state.finishing = true;
     // A read waiting for a part's lock would wait for the caller, who holds them all; one that
     // holds its lock finishes its part.
@@ -184,6 +199,7 @@ export class PartsHasher {
       readAbort: undefined,
       readHoldsLock: false,
       finishing: false,
+      lost: false,
       usedAt: Date.now(),
     };
     for (const part of parts) {
@@ -191,6 +207,8 @@ export class PartsHasher {
         state.waiting.set(part.n, { sha256: part.sha256, chunks: undefined, retained: 0 });
     }
     this.#running.set(layout.id, state);
+    // Parts stored before this process knew the upload cannot be hashed without reading them back.
+    if (!this.#readsInProgress && state.waiting.size > 0) this.#giveUp(state);
     return state;
   }
 
@@ -211,13 +229,17 @@ export class PartsHasher {
       spilled: false,
       ended: false,
       chunk: (chunk) => {
-        if (tap.ended) return;
+        if (tap.ended || state.lost) return;
         if (tap.active) {
           state.hash.update(chunk);
           return;
         }
         if (tap.spilled || tap.chunks === undefined) return;
         if (!this.#reserve(chunk.byteLength, state)) {
+          if (!this.#readsInProgress) {
+            this.#giveUp(state);
+            return;
+          }
           this.#drop(tap);
           tap.spilled = true;
           return;
@@ -233,9 +255,22 @@ export class PartsHasher {
     return tap;
   }
 
+  /** Frees everything an upload holds; its `finish` answers null. Its state stays, marked lost. */
+  #giveUp(state: Running): void {
+    state.lost = true;
+    state.readAbort?.abort();
+    for (const waiting of state.waiting.values()) this.#release(waiting.retained);
+    state.waiting.clear();
+    for (const tap of state.taps.values()) {
+      this.#drop(tap);
+      tap.spilled = true;
+    }
+    state.atPartStart = undefined;
+  }
+
   /** The tap's part is next: hash what it kept, then hash its chunks as they arrive. */
   #activate(state: Running, tap: Tap): void {
-    if (tap.spilled) return;
+    if (tap.spilled || state.lost) return;
     state.atPartStart = state.hash.copy();
     for (const chunk of tap.chunks ?? []) state.hash.update(chunk);
     this.#drop(tap);
@@ -259,7 +294,7 @@ export class PartsHasher {
       } else if (atStart !== undefined) {
         state.hash = atStart;
       }
-    } else if (stored) {
+    } else if (stored && !state.lost) {
       const chunks = tap.spilled ? undefined : tap.chunks;
       state.waiting.set(tap.n, { sha256, chunks, retained: chunks === undefined ? 0 : tap.retained });
       tap.chunks = undefined;
@@ -273,7 +308,7 @@ export class PartsHasher {
   /** Moves the cursor over every part that can be hashed now. */
   #advance(state: Running): void {
     const { partCount } = state.layout;
-    while (!state.finishing && state.cursor <= partCount && state.reading === undefined) {
+    while (!state.finishing && !state.lost && state.cursor <= partCount && state.reading === undefined) {
       const n = state.cursor;
       const tap = state.taps.get(n);
       if (tap !== undefined) {
@@ -283,7 +318,8 @@ export class PartsHasher {
       const waiting = state.waiting.get(n);
       if (waiting === undefined) return;
       if (waiting.chunks === undefined) {
-        this.#readInBackground(state, n);
+        if (!this.#readsInProgress) this.#giveUp(state);
+        else this.#readInBackground(state, n);
         return;
       }
       for (const chunk of waiting.chunks) state.hash.update(chunk);
@@ -355,7 +391,7 @@ export class PartsHasher {
 
   /** Takes `bytes` from the budget, first making room by sending other waiting parts to storage. */
   #reserve(bytes: number, current: Running): boolean {
-    if (this.#retained + bytes > this.#budget) {
+    if (this.#retained + bytes > this.#budget && this.#readsInProgress) {
       for (const state of this.#running.values()) {
         if (state === current) continue;
         for (const waiting of state.waiting.values()) {

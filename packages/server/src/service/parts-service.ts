@@ -8,6 +8,14 @@
  * but one part never by two requests at once (a re-sent part asks a stalled writer to let go).
  * `complete` and `terminate` take the upload's lock `<id>`; `complete` also takes every part's
  * lock, so no part is being written while the file is checked and moved.
+ *
+ * Verifying a declared SHA-256 where the running hash (parts-hasher.ts) cannot vouch for the file
+ * (a restart, another node, parts that did not fit in memory) needs the stored bytes. A store that
+ * can read an upload in progress (fs) is read in place. One that cannot (S3: the parts of an
+ * unfinished multipart upload cannot be read) has the file completed first — the object exists,
+ * but the record still says "uploading", so Ferry serves nothing of it — then read back whole, and
+ * only a match marks the upload finished. A mismatch found that way deletes the object and the
+ * upload: S3 has no way back from a completed object to its parts, so the client starts over.
  */
 import { createHash } from 'node:crypto';
 import { defaultPartSize, partCountOf, partRange, partSizeProblem, UploadError } from '@ferry/protocol';
@@ -85,6 +93,8 @@ export class PartsService {
   readonly #now: () => number;
   readonly #active = new Set<TransferWatch>();
   readonly #hasher: PartsHasher | undefined;
+  /** False for a store that cannot read an upload in progress (S3). */
+  readonly #readsInProgress: boolean;
   #shuttingDown = false;
 
   constructor(options: PartsServiceOptions) {
@@ -98,6 +108,7 @@ export class PartsService {
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
     const reader = options.capabilities.downloadable;
+    this.#readsInProgress = (options.dataStore as { readsInProgress?: boolean }).readsInProgress !== false;
     this.#hasher =
       reader === undefined
         ? undefined
@@ -106,6 +117,7 @@ export class PartsService {
             locker: options.locker,
             retainBytes: options.hashMemoryBytes ?? DEFAULT_HASH_MEMORY_BYTES,
             lockWaitMs: options.config.lockWaitMs,
+            readsInProgress: this.#readsInProgress,
           });
   }
 
@@ -324,13 +336,29 @@ export class PartsService {
         });
       }
       const declared = [input.sha256, record.expectedSha256].filter((value) => value != null);
+      const stored = parts
+        .filter((part) => part.n <= partCount)
+        .map((part) => ({ n: part.n, size: part.size, etag: part.etag }));
       let sha256: string | null = null;
+      let finishedKey: string | undefined;
       if (declared.length === 0 && !this.#config.hashUploads) this.#hasher?.forget(id);
       if (declared.length > 0 || this.#config.hashUploads) {
         sha256 = size === 0 ? null : ((await this.#hasher?.finish(record, parts, input.signal)) ?? null);
-        // What the running hash cannot vouch for, and any refusal, is decided on the stored bytes.
+        // What the running hash cannot vouch for, and any refusal, is decided on the stored bytes
+        // (a refusal by the running hash stands where they cannot be read in place: it checked
+        // every part against its recorded digest).
         if (sha256 === null || declared.some((value) => value !== sha256)) {
-          sha256 = await this.#hashStored(record, size, input.signal);
+          sha256 =
+            (await this.#hashStored(record.storageKey, size, { signal: input.signal, finished: false })) ??
+            sha256;
+        }
+        if (sha256 === null && declared.length > 0 && this.#caps.downloadable && this.#caps.terminatable) {
+          finishedKey = await store.completeParts(record.storageKey, { id, size, parts: stored });
+          sha256 = await this.#hashStored(finishedKey, size, { signal: input.signal, finished: true });
+          const wrong = declared.find((value) => value !== sha256);
+          if (wrong !== undefined && sha256 !== null) {
+            await this.#discard(record, finishedKey, { expected: wrong, actual: sha256 });
+          }
         }
         if (sha256 === null && declared.length > 0) {
           // Never finish as "verified" what could not be checked.
@@ -347,10 +375,7 @@ export class PartsService {
           throw error;
         }
       }
-      const stored = parts
-        .filter((part) => part.n <= partCount)
-        .map((part) => ({ n: part.n, size: part.size, etag: part.etag }));
-      const finishedKey = await store.completeParts(record.storageKey, { id, size, parts: stored });
+      finishedKey ??= await store.completeParts(record.storageKey, { id, size, parts: stored });
       record = await this.#meta.update(id, record.version, {
         state: 'finished',
         storageKey: finishedKey,
@@ -443,12 +468,45 @@ export class PartsService {
     return record;
   }
 
-  async #hashStored(record: UploadRecord, size: number, signal?: AbortSignal): Promise<string | null> {
+  /**
+   * A completed object whose bytes are not what the client declared: the object and the upload go
+   * (the parts are inside the object now), and the client is told so.
+   */
+  async #discard(
+    record: UploadRecord,
+    finishedKey: string,
+    digests: { expected: string; actual: string },
+  ): Promise<never> {
+    this.#hasher?.forget(record.id);
+    await this.#caps.terminatable!.remove(finishedKey);
+    await this.#meta.delete(record.id);
+    const error = new UploadError('ERR_SHA256_MISMATCH', {
+      message:
+        'the file does not have the declared SHA-256; this storage cannot keep its parts once they are joined, so the upload is gone: start a new one',
+      details: { ...digests, partsKept: false },
+    });
+    this.#logger.info(
+      { uploadId: record.id, ...digests },
+      'upload discarded: SHA-256 mismatch after completing',
+    );
+    this.#events.emit(record.id, { type: 'failed', record, error });
+    this.#events.emit(record.id, { type: 'removed', id: record.id, namespace: record.namespace });
+    throw error;
+  }
+
+  /** The SHA-256 of stored bytes, or null when the store cannot read them. */
+  async #hashStored(
+    storageKey: string,
+    size: number,
+    options: { signal?: AbortSignal | undefined; finished: boolean },
+  ): Promise<string | null> {
+    const { signal } = options;
     const hash = createHash('sha256');
     if (size === 0) return hash.digest('hex');
     const reader = this.#caps.downloadable;
     if (!reader) return null;
-    for await (const chunk of reader.read(record.storageKey, { start: 0, end: size - 1 }, signal)) {
+    if (!options.finished && !this.#readsInProgress) return null;
+    for await (const chunk of reader.read(storageKey, { start: 0, end: size - 1 }, signal)) {
       hash.update(chunk as Uint8Array);
     }
     return hash.digest('hex');
