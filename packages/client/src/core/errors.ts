@@ -36,6 +36,10 @@ export const CLIENT_ERRORS = {
     message: 'the stored file does not match the source (SHA-256 or size differ)',
   },
   ERR_CANCELLED: { retryable: false, message: 'the upload was cancelled' },
+  ERR_PRESIGNED_URL_REFUSED: {
+    retryable: true,
+    message: 'the bucket refused a presigned URL (expired or revoked); a new one is asked for',
+  },
 } as const satisfies Record<string, { retryable: boolean; message: string }>;
 
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS;

@@ -27,6 +27,13 @@ export interface UploadOptions {
   endpoint: string;
   /** Default `tus`. */
   protocol?: Protocol;
+  /**
+   * Parts protocol: send each part straight to the server's S3 bucket through presigned URLs and
+   * report its ETag, instead of through the server (the server must use S3 storage, and the
+   * bucket's CORS must expose `ETag` for browsers). Resume entries are ordinary parts entries:
+   * either way can continue the other's upload. Default false.
+   */
+  presigned?: boolean;
   /** What to upload; the entry point decides what it accepts (Node: a path, bytes, a Readable). */
   source: unknown;
   /** File name sent to the server. Default: the source's (a path's base name). */
@@ -199,6 +206,9 @@ class UploadImpl implements Upload {
     if (this.#protocol !== 'tus' && this.#protocol !== 'parts') {
       throw new ClientError('ERR_INVALID_OPTIONS', { message: 'protocol must be "tus" or "parts"' });
     }
+    if (options.presigned === true && this.#protocol !== 'parts') {
+      throw new ClientError('ERR_INVALID_OPTIONS', { message: 'presigned needs protocol "parts"' });
+    }
     try {
       this.#endpoint = new URL(options.endpoint).href;
     } catch (error) {
@@ -208,7 +218,10 @@ class UploadImpl implements Upload {
       });
     }
     this.#policy = normalizeRetryPolicy(options.retry);
-    this.#transport = this.#protocol === 'tus' ? createTusTransport() : createPartsTransport();
+    this.#transport =
+      this.#protocol === 'tus'
+        ? createTusTransport()
+        : createPartsTransport(options.presigned === true ? 's3-presigned' : 'parts');
     this.#resumeStore =
       options.resumeStore === false ? undefined : (options.resumeStore ?? platform.defaultResumeStore());
     this.#rateLimiter =
