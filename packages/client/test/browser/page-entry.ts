@@ -10,6 +10,8 @@ import * as seams from '../../src/browser-api.ts';
 export interface UploadSpec {
   endpoint: string;
   protocol?: 'tus' | 'parts';
+  /** Parts straight to the S3 bucket through presigned URLs. */
+  presigned?: boolean;
   chunkSize?: number;
   parallel?: number;
   limitRate?: number;
