@@ -395,7 +395,7 @@ class S3Store implements S3DataStore {
         (answer) => ({ etag: answer.ETag ?? '' }),
         (error: unknown) => {
           pipe.fail(error);
-          return { error };
+          return { error, beforeAbort: !abort.signal.aborted };
         },
       );
     const outcome = await readBody(body, { ...options, maxBytes }, pipe);
@@ -407,6 +407,8 @@ class S3Store implements S3DataStore {
     }
     const answer = await sending;
     if (!complete) {
+      // S3 failed first (the body was then no longer read): its error, so an outage is a 503.
+      if ('error' in answer && answer.beforeAbort) throw fromS3Error(answer.error, 'UploadPart');
       return {
         bytesWritten: 0,
         interruption: outcome.interruption ?? new UploadError('ERR_PART_INCOMPLETE'),
