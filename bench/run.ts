@@ -12,6 +12,7 @@ import { startMeter } from './lib/proc.ts';
 import { renderReport } from './lib/report.ts';
 import type { BenchResult, Cell, MemoryResult, RunSample, WorkloadResult } from './lib/results.ts';
 import { hasFailures, isClean } from './lib/results.ts';
+import { renderS3Section, runS3Section } from './lib/s3-bench.ts';
 import {
   type FerryProbe,
   killChildrenNow,
@@ -238,7 +239,9 @@ async function main(): Promise<number> {
   if (!ferry.available) log(`Ferry: ${ferry.reason}; its rows are reported as unavailable.`);
   const allDefs = serverDefs(ferry);
   const defs = options.servers.map((id) => allDefs[id]);
-  const serverSections = options.sections.some((section) => section !== 'CLIENT' && section !== 'WEB');
+  const serverSections = options.sections.some(
+    (section) => section !== 'CLIENT' && section !== 'WEB' && section !== 'S3',
+  );
   const client = serverSections ? await startLoadClient(options.sliceSize) : undefined;
   const result: BenchResult = {
     environment: {
@@ -293,17 +296,28 @@ async function main(): Promise<number> {
       log,
     });
   }
+  let s3Report: string | undefined;
+  let s3Failed = false;
+  if (options.sections.includes('S3')) {
+    log("\nS3: uploads into the project's RGW — lib-storage, Ferry (tus, parts), @tus/server + s3-store");
+    const s3 = await runS3Section({ size: options.s3Size, runs: options.runs, log });
+    s3Failed = s3.rows.some((row) => row.note?.startsWith('failed') === true);
+    s3Report = renderS3Section(s3);
+  }
   result.environment.durationSeconds = (performance.now() - started) / 1000;
-  const report =
-    web === undefined
+  const onlyS3 = options.sections.length === 1 && s3Report !== undefined;
+  let report = onlyS3
+    ? `${s3Report}\nCommand: \`${result.environment.command}\` (commit ${result.environment.commit}), ${result.environment.durationSeconds.toFixed(0)} s.\n`
+    : web === undefined
       ? renderReport(result)
       : `${renderReport(result)}\n${renderWebSection(web).join('\n').trimEnd()}\n`;
+  if (!onlyS3 && s3Report !== undefined) report = `${report}\n${s3Report}`;
   process.stdout.write(`\n${report}`);
   mkdirSync(path.dirname(options.out), { recursive: true });
   writeFileSync(options.out, report);
   const shown = path.relative(repoRoot, options.out);
   log(`\nReport written to ${shown.startsWith('..') ? options.out : shown}`);
-  if (hasFailures(result) || webFailed(web)) {
+  if (hasFailures(result) || webFailed(web) || s3Failed) {
     log(
       '\n*** THE BENCHMARK FAILED: a run errored or a stored file did not match what was sent (see FAILURES). ***',
     );

@@ -12,7 +12,9 @@ export type ClientKind =
   | 'ferry-parts-4'
   | 'ferry-parts-8'
   | 'tusjs'
-  | 'tusjs-parallel-4';
+  | 'tusjs-parallel-4'
+  | 'ferry-presigned-4'
+  | 'lib-storage';
 
 const isFerry = (kind: ClientKind) => kind.startsWith('ferry-');
 const isTusJs = (kind: ClientKind) => kind.startsWith('tusjs');
@@ -133,6 +135,7 @@ async function ferryClient(job: UploadJob, timeline: Timeline): Promise<{ url: s
           protocol: 'parts',
           source: job.file,
           parallel: job.kind === 'ferry-parts-8' ? 8 : 4,
+          ...(job.kind === 'ferry-presigned-4' ? { presigned: true } : {}),
         });
   upload.on('retry', () => timeline.retries++);
   upload.on('progress', (progress) => {
@@ -167,15 +170,50 @@ function tusJsClient(job: UploadJob, timeline: Timeline): Promise<{ url: string;
   });
 }
 
+/**
+ * The S3 section's reference: @aws-sdk/lib-storage `Upload` straight to the bucket (8 MiB parts,
+ * 4 at a time), the S3 settings from the environment (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID…).
+ */
+async function libStorage(job: UploadJob, timeline: Timeline): Promise<{ url: string; id: string }> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  const env = process.env;
+  const client = new S3Client({
+    endpoint: env['S3_ENDPOINT']!,
+    region: env['S3_REGION'] ?? 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: env['S3_ACCESS_KEY_ID']!, secretAccessKey: env['S3_SECRET_ACCESS_KEY']! },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const key = `${env['S3_BENCH_PREFIX'] ?? 'bench/'}lib-storage-${process.pid}-${Date.now()}`;
+  try {
+    const upload = new Upload({
+      client,
+      params: { Bucket: env['S3_BUCKET']!, Key: key, Body: createReadStream(job.file) },
+      partSize: 8 * MiB,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    upload.on('httpUploadProgress', () => firstByte(timeline));
+    await upload.done();
+  } finally {
+    client.destroy();
+  }
+  return { url: key, id: key };
+}
+
 async function run(job: UploadJob): Promise<UploadReply> {
   const timeline: Timeline = { started: performance.now(), retries: 0 };
   try {
     const done =
       job.kind === 'raw'
         ? await rawSingleStream(job, timeline)
-        : isTusJs(job.kind)
-          ? await tusJsClient(job, timeline)
-          : await ferryClient(job, timeline);
+        : job.kind === 'lib-storage'
+          ? await libStorage(job, timeline)
+          : isTusJs(job.kind)
+            ? await tusJsClient(job, timeline)
+            : await ferryClient(job, timeline);
     const ended = performance.now();
     return {
       ok: true,

@@ -44,6 +44,8 @@ export const clientLabels: Record<ClientKind, string> = {
   'ferry-parts-8': 'Ferry client, parts, parallel 8',
   tusjs: 'tus-js-client, defaults',
   'tusjs-parallel-4': 'tus-js-client, parallelUploads 4',
+  'ferry-presigned-4': 'Ferry client, parts presigned direct-to-bucket, parallel 4',
+  'lib-storage': '@aws-sdk/lib-storage Upload straight to the bucket',
 };
 
 /**

@@ -5,8 +5,10 @@ import type { LinkId } from './results.ts';
 import { repoRoot, type ServerId, serverIds } from './servers.ts';
 import { GiB, MiB, type WorkloadId } from './workloads.ts';
 
-export type Section = WorkloadId | 'MEM' | 'CLIENT' | 'WEB';
-const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM', 'CLIENT', 'WEB'];
+export type Section = WorkloadId | 'MEM' | 'CLIENT' | 'WEB' | 'S3';
+const sections: readonly Section[] = ['W1', 'W2', 'W3', 'W4', 'MEM', 'CLIENT', 'WEB', 'S3'];
+/** S3 starts its own RGW and stores several GiB in its RAM: only with --only s3. */
+const defaultSections: readonly Section[] = sections.filter((section) => section !== 'S3');
 
 export interface BenchOptions {
   runs: number;
@@ -27,6 +29,8 @@ export interface BenchOptions {
   webSize: number;
   /** Runs per client and protocol in the web section. */
   webRuns: number;
+  /** Bytes of the S3 section's upload (its memory comparison also runs 4× this): 1 GiB, 256 MiB with --quick. */
+  s3Size: number;
   out: string;
 }
 
@@ -48,6 +52,8 @@ export const usage = `Usage: npm run bench -- [options]
   --web-size SIZE    file size of the web section (Chromium and Node upload it): bytes or a unit
                      (default 1GiB; 256MiB with --quick)
   --web-runs N       runs per client and protocol in the web section (default 1)
+  --s3-size SIZE     upload size of the S3 section (only with --only s3; it starts its own RGW);
+                     server RSS is also measured at 4 × SIZE (default 1GiB; 256MiB with --quick)
   --out FILE         where the markdown report goes (default bench/results/latest.md;
                      bench/results/client.md when the client section runs alone,
                      bench/results/web.md when the web section does)
@@ -93,6 +99,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'client-runs': { type: 'string' },
       'web-size': { type: 'string' },
       'web-runs': { type: 'string' },
+      's3-size': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -109,9 +116,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (!(maxOtherLoad >= 0 && maxOtherLoad <= 100)) {
     throw new Error(`--max-other-load must be a percentage 0..100, got ${values['max-other-load']}`);
   }
-  const defaultSections: Section[] = values.quick ? ['W1'] : [...sections];
-  const chosen =
-    values.only === undefined ? defaultSections : list(values.only.toUpperCase(), sections, '--only');
+  const defaults: Section[] = values.quick ? ['W1'] : [...defaultSections];
+  const chosen = values.only === undefined ? defaults : list(values.only.toUpperCase(), sections, '--only');
   const clientSize =
     values['client-size'] === undefined ? (values.quick ? 256 * MiB : GiB) : parseSize(values['client-size']);
   if (!(clientSize >= MiB && clientSize <= 64 * GiB)) {
@@ -132,6 +138,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   const webRuns = Number(values['web-runs'] ?? 1);
   if (!Number.isInteger(webRuns) || webRuns < 1)
     throw new Error(`--web-runs must be a whole number ≥ 1, got ${values['web-runs']}`);
+  const s3Size =
+    values['s3-size'] === undefined ? (values.quick ? 256 * MiB : GiB) : parseSize(values['s3-size']);
+  if (!(s3Size >= 8 * MiB && s3Size <= 16 * GiB)) {
+    throw new Error(`--s3-size must be between 8 MiB and 16 GiB, got ${values['s3-size']}`);
+  }
   const only = chosen.length === 1 ? chosen[0] : undefined;
   const out =
     values.out ??
@@ -139,7 +150,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       ? 'bench/results/client.md'
       : only === 'WEB'
         ? 'bench/results/web.md'
-        : 'bench/results/latest.md');
+        : only === 'S3'
+          ? 'bench/results/s3.md'
+          : 'bench/results/latest.md');
   return {
     runs,
     sections: chosen,
@@ -155,6 +168,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     clientRuns,
     webSize,
     webRuns,
+    s3Size,
     out: path.resolve(repoRoot, out),
   };
 }
