@@ -24,7 +24,13 @@ import type { ServerConfig } from '../config.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
 import type { MetaStore, PartRecord, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { ByteSource, DataStore, DataStoreCapabilities, PartStore } from '../stores/data-store.ts';
+import type {
+  ByteSource,
+  DataStore,
+  DataStoreCapabilities,
+  PartStore,
+  StoredPart,
+} from '../stores/data-store.ts';
 import { PartsHasher, type PartTap } from './parts-hasher.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import type { UploadEvents } from './upload-events.ts';
@@ -49,6 +55,24 @@ export interface PartsServiceOptions {
 
 /** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
 export const DEFAULT_HASH_MEMORY_BYTES = 64 * 1024 * 1024;
+
+/** The lock a part's writers and `complete` take (an upload's own lock is its id). */
+export function partLockKey(id: string, n: number): string {
+  return `${id}/parts/${n}`;
+}
+
+/** What `completeWith` hands its `finish`: an upload in progress whose every part is recorded. */
+export interface ReadyToComplete {
+  record: UploadRecord;
+  size: number;
+  partCount: number;
+  /** The recorded parts, as the metadata store lists them. */
+  parts: PartRecord[];
+  /** The same, as the storage completes them. */
+  stored: StoredPart[];
+  /** The SHA-256 values declared at creation and at completion. */
+  declared: string[];
+}
 
 export interface CreatePartsInput {
   namespace: string;
@@ -186,7 +210,7 @@ export class PartsService {
     if (this.#shuttingDown) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
     this.#active.add(watch);
     try {
-      const lock = await this.#lock(`${id}/parts/${input.n}`, input.signal, () => watch.requestRelease());
+      const lock = await this.#lock(partLockKey(id, input.n), input.signal, () => watch.requestRelease());
       try {
         const record = await this.#load(id, input.namespace);
         if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
@@ -298,18 +322,20 @@ export class PartsService {
   }
 
   /**
-   * Finishes the upload once every part is stored and the declared SHA-256 (here or at creation)
-   * matches. Idempotent: completing a finished upload returns it.
+   * The part of completing every way of sending parts shares: under the upload's lock and every
+   * part's lock, a finished upload is returned as it is (a different declared SHA-256 refused), a
+   * missing part refuses with `ERR_PARTS_MISSING`; otherwise `finish` runs, still under the locks,
+   * with the parts as recorded.
    */
-  async complete(
+  async completeWith(
     id: string,
     input: { namespace: string; sha256?: string; signal?: AbortSignal },
+    finish: (ready: ReadyToComplete) => Promise<UploadRecord>,
   ): Promise<UploadRecord> {
-    const store = this.#partStore();
     const uploadLock = await this.#lock(id, input.signal);
     const partLocks: Lock[] = [];
     try {
-      let record = await this.#load(id, input.namespace);
+      const record = await this.#load(id, input.namespace);
       if (record.state === 'finished') {
         if (input.sha256 !== undefined && record.sha256 !== null && record.sha256 !== input.sha256) {
           throw new UploadError('ERR_SHA256_MISMATCH', { details: { actual: record.sha256 } });
@@ -319,14 +345,13 @@ export class PartsService {
       const size = record.size ?? 0;
       const partSize = record.partSize ?? size;
       const partCount = partCountOf(size, partSize);
-      for (let n = 1; n <= partCount; n++) partLocks.push(await this.#lock(`${id}/parts/${n}`, input.signal));
+      for (let n = 1; n <= partCount; n++) partLocks.push(await this.#lock(partLockKey(id, n), input.signal));
       const parts = await this.#meta.listParts(id);
       const present = new Map(parts.map((part) => [part.n, part]));
       const missing: number[] = [];
-      for (let n = 1; n <= partCount; n++) {
+      // An empty file's one part is empty: there is nothing to send, so it is never missing.
+      for (let n = 1; n <= partCount && size > 0; n++) {
         const { start, end } = partRange(n, size, partSize);
-        // An empty file's one part is empty: there is nothing to send, so it is never missing.
-        if (size === 0) continue;
         if (present.get(n)?.size !== end - start) missing.push(n);
       }
       if (missing.length > 0) {
@@ -335,10 +360,32 @@ export class PartsService {
           details: { missing },
         });
       }
-      const declared = [input.sha256, record.expectedSha256].filter((value) => value != null);
-      const stored = parts
-        .filter((part) => part.n <= partCount)
-        .map((part) => ({ n: part.n, size: part.size, etag: part.etag }));
+      return await finish({
+        record,
+        size,
+        partCount,
+        parts,
+        stored: parts
+          .filter((part) => part.n <= partCount)
+          .map((part) => ({ n: part.n, size: part.size, etag: part.etag })),
+        declared: [input.sha256, record.expectedSha256].filter((value) => value != null),
+      });
+    } finally {
+      for (const lock of partLocks.reverse()) await lock.release();
+      await uploadLock.release();
+    }
+  }
+
+  /**
+   * Finishes the upload once every part is stored and the declared SHA-256 (here or at creation)
+   * matches. Idempotent: completing a finished upload returns it.
+   */
+  complete(
+    id: string,
+    input: { namespace: string; sha256?: string; signal?: AbortSignal },
+  ): Promise<UploadRecord> {
+    const store = this.#partStore();
+    return this.completeWith(id, input, async ({ record, size, partCount, parts, stored, declared }) => {
       let sha256: string | null = null;
       let finishedKey: string | undefined;
       if (declared.length === 0 && !this.#config.hashUploads) this.#hasher?.forget(id);
@@ -376,7 +423,7 @@ export class PartsService {
         }
       }
       finishedKey ??= await store.completeParts(record.storageKey, { id, size, parts: stored });
-      record = await this.#meta.update(id, record.version, {
+      const finished = await this.#meta.update(id, record.version, {
         state: 'finished',
         storageKey: finishedKey,
         offset: size,
@@ -386,12 +433,9 @@ export class PartsService {
       });
       this.#metrics.uploadsFinished.inc();
       this.#logger.info({ uploadId: id, size, parts: partCount }, 'upload finished');
-      this.#events.emit(id, { type: 'completed', record });
-      return record;
-    } finally {
-      for (const lock of partLocks.reverse()) await lock.release();
-      await uploadLock.release();
-    }
+      this.#events.emit(id, { type: 'completed', record: finished });
+      return finished;
+    });
   }
 
   async terminate(id: string, namespace: string, signal?: AbortSignal): Promise<void> {

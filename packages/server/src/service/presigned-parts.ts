@@ -32,7 +32,7 @@ import {
 } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { DataStore, Downloadable, PartStore, StoredPart, Terminatable } from '../stores/data-store.ts';
-import type { PartsService } from './parts-service.ts';
+import { type PartsService, partLockKey } from './parts-service.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
 
@@ -152,7 +152,7 @@ export class PresignedParts {
     input: { namespace: string; n: number; etag: string; size: number; signal?: AbortSignal },
   ): Promise<PartRecord> {
     const store = this.#presignStore();
-    const lock = await this.#lock(`${id}/parts/${input.n}`, input.signal);
+    const lock = await this.#lock(partLockKey(id, input.n), input.signal);
     try {
       const record = await this.#parts.load(id, input.namespace);
       if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
@@ -211,47 +211,14 @@ export class PresignedParts {
    * Completes an upload whose parts (some or all) went straight to S3: every part recorded and
    * listed by S3 as recorded, then CompleteMultipartUpload, then the read-back verification.
    */
-  async complete(
+  complete(
     id: string,
     input: { namespace: string; sha256?: string; signal?: AbortSignal },
   ): Promise<UploadRecord> {
     const store = this.#presignStore();
-    const uploadLock = await this.#lock(id, input.signal);
-    const partLocks: Lock[] = [];
-    try {
-      const record = await this.#parts.load(id, input.namespace);
-      if (record.state === 'finished') {
-        if (input.sha256 !== undefined && record.sha256 !== null && record.sha256 !== input.sha256) {
-          throw new UploadError('ERR_SHA256_MISMATCH', { details: { actual: record.sha256 } });
-        }
-        return record;
-      }
-      const size = record.size ?? 0;
-      const partSize = record.partSize ?? size;
-      const partCount = partCountOf(size, partSize);
-      for (let n = 1; n <= partCount; n++) partLocks.push(await this.#lock(`${id}/parts/${n}`, input.signal));
-      const parts = await this.#meta.listParts(id);
-      const present = new Map(parts.map((part) => [part.n, part]));
-      const missing: number[] = [];
-      for (let n = 1; n <= partCount && size > 0; n++) {
-        const { start, end } = partRange(n, size, partSize);
-        if (present.get(n)?.size !== end - start) missing.push(n);
-      }
-      if (missing.length > 0) {
-        throw new UploadError('ERR_PARTS_MISSING', {
-          message: `the upload cannot complete: ${missing.length} of ${partCount} parts are missing`,
-          details: { missing },
-        });
-      }
-      const stored = parts
-        .filter((part) => part.n <= partCount)
-        .map((part) => ({ n: part.n, size: part.size, etag: part.etag }));
-      const declared = [input.sha256, record.expectedSha256].filter((value) => value != null);
-      return await this.#finish(store, record, { size, parts: stored, declared, signal: input.signal });
-    } finally {
-      for (const lock of partLocks.reverse()) await lock.release();
-      await uploadLock.release();
-    }
+    return this.#parts.completeWith(id, input, ({ record, size, stored, declared }) =>
+      this.#finish(store, record, { size, parts: stored, declared, signal: input.signal }),
+    );
   }
 
   // ---- Uppy @uppy/aws-s3 (its Companion signing contract) ----------------------------------
