@@ -13,8 +13,7 @@
  * rejects, with the file system's error as-is.
  */
 import { writev, writevSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { UploadError } from '@ferry/protocol';
+import { type ChunkSink, readBody } from '../body-reader.ts';
 import type { AppendOptions, AppendResult, ByteSource } from '../data-store.ts';
 import { DirectWriter, type SlabPool } from './fs-direct.ts';
 import { type BodyWriter, PROCESS_HIGH_WATER_BYTES, processBudget } from './fs-writer.ts';
@@ -221,59 +220,6 @@ function skipBytes(batch: Uint8Array[], count: number): Uint8Array[] {
   return rest;
 }
 
-/** Applies `maxBytes` and `onChunk` to each arrived chunk; says why reading must stop, if it must. */
-class Intake {
-  received = 0;
-  #maxBytes: number;
-  #onChunk: ((chunk: Uint8Array) => void) | undefined;
-  #writer: BodyWriter;
-
-  constructor(writer: BodyWriter, options: AppendOptions) {
-    this.#writer = writer;
-    this.#maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    this.#onChunk = options.onChunk;
-  }
-
-  /** Takes one chunk; returns a reason to stop reading, or `undefined` to go on. */
-  take(value: unknown): { reason: unknown } | undefined {
-    let chunk: Uint8Array;
-    try {
-      chunk = toBytes(value);
-    } catch (error) {
-      return { reason: error };
-    }
-    let overflow = false;
-    if (this.received + chunk.byteLength > this.#maxBytes) {
-      // Keep exactly the bytes up to the limit; the rest of this chunk is dropped.
-      chunk = chunk.subarray(0, this.#maxBytes - this.received);
-      overflow = true;
-    }
-    if (chunk.byteLength > 0) {
-      try {
-        this.#onChunk?.(chunk);
-      } catch (error) {
-        return { reason: error };
-      }
-      this.received += chunk.byteLength;
-      this.#writer.push(chunk);
-    }
-    if (overflow) return { reason: new UploadError('ERR_EXCEEDS_LENGTH') };
-    if (this.#writer.failure !== undefined) return { reason: undefined };
-    return undefined;
-  }
-}
-
-function toBytes(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string') return Buffer.from(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw new TypeError('a body chunk must be bytes');
-}
-
-function prematureClose(): Error {
-  return Object.assign(new Error('the body closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-}
-
 /** Where an append may write with direct I/O: the data file's path and the store's aligned memory. */
 export interface DirectTarget {
   path: string;
@@ -308,12 +254,9 @@ export function writeBody(
         ? new DirectWriter({ fd, path: direct.path, position, pool: direct.pool, slab })
         : new PositionalWriter(fd, position);
   }
-  const intake = new Intake(writer, options);
-  const pending =
-    body instanceof Readable
-      ? readStream(body, intake, writer, options.signal)
-      : readIterable(body, intake, writer, options.signal);
-  return pending.then((interruption) => {
+  return readBody(body, options, sinkOf(writer)).then(async ({ interruption }) => {
+    // Whatever arrived is written before the answer: no received byte is lost.
+    await new Promise<void>((resolve) => writer.drain(resolve));
     if (writer.failure !== undefined) throw writer.failure;
     return interruption === undefined
       ? { bytesWritten: writer.written }
@@ -321,137 +264,21 @@ export function writeBody(
   });
 }
 
-/** The fast path: 'data' events, pause/resume for backpressure, no promise per chunk. */
-function readStream(
-  source: Readable,
-  intake: Intake,
-  writer: BodyWriter,
-  signal: AbortSignal | undefined,
-): Promise<unknown> {
-  return new Promise<unknown>((resolve) => {
-    if (signal?.aborted) {
-      resolve(signal.reason);
-      return;
-    }
-    if (source.readableEnded) {
-      resolve(undefined);
-      return;
-    }
-    if (source.errored) {
-      resolve(source.errored);
-      return;
-    }
-    if (source.destroyed) {
-      resolve(prematureClose());
-      return;
-    }
-
-    let stopped = false;
-    let pausedByUs = false;
-    const stop = (reason: unknown, ended: boolean) => {
-      if (stopped) return;
-      stopped = true;
-      source.removeListener('data', onData);
-      source.removeListener('end', onEnd);
-      source.removeListener('close', onClose);
-      // The error listener stays (as a no-op): a body error after we stopped must not crash the
-      // process, and the caller's own listeners still see it.
-      signal?.removeEventListener('abort', onAbort);
-      writer.onRoom = undefined;
-      writer.onFail = undefined;
-      if (!ended) source.pause();
-      writer.drain(() => resolve(reason));
-    };
-    const onData = (chunk: unknown) => {
-      const outcome = intake.take(chunk);
-      if (outcome !== undefined) {
-        stop(outcome.reason, false);
-      } else if (writer.full && !pausedByUs) {
-        pausedByUs = true;
-        source.pause();
-      }
-    };
-    const onEnd = () => stop(undefined, true);
-    const onError = (error: unknown) => stop(error, false);
-    const onClose = () => stop(prematureClose(), false);
-    const onAbort = () => stop(signal!.reason, false);
-    writer.onRoom = () => {
-      if (pausedByUs && !stopped) {
-        pausedByUs = false;
-        source.resume();
-      }
-    };
-    writer.onFail = () => stop(undefined, false);
-
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('error', onError);
-    source.on('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    // Attaching 'data' does not restart a stream someone paused explicitly.
-    source.resume();
-  });
-}
-
-/** The fallback for any async iterable (web streams, generators). */
-async function readIterable(
-  body: AsyncIterable<Uint8Array>,
-  intake: Intake,
-  writer: BodyWriter,
-  signal: AbortSignal | undefined,
-): Promise<unknown> {
-  const waitDrain = () => new Promise<void>((resolve) => writer.drain(resolve));
-  const waitRoom = () =>
-    new Promise<void>((resolve) => {
-      writer.onRoom = writer.onFail = () => {
-        writer.onRoom = writer.onFail = undefined;
-        resolve();
-      };
-    });
-  if (signal?.aborted) return signal.reason;
-  const iterator = body[Symbol.asyncIterator]();
-  const aborted = Symbol('aborted');
-  let onAbort: (() => void) | undefined;
-  const abortPromise =
-    signal === undefined
-      ? undefined
-      : new Promise<typeof aborted>((resolve) => {
-          onAbort = () => resolve(aborted);
-          signal.addEventListener('abort', onAbort, { once: true });
-        });
-  const release = () => {
-    // Lets a generator run its `finally`; a pending `next()` may make this wait, so do not await it.
-    iterator.return?.()?.catch?.(() => {});
+/** The shared body reader's view of a writer: room again and a failed write both wake it. */
+function sinkOf(writer: BodyWriter): ChunkSink {
+  const sink: ChunkSink = {
+    push: (chunk) => writer.push(chunk),
+    get full() {
+      return writer.full;
+    },
+    get failed() {
+      return writer.failure !== undefined;
+    },
+    onChange: undefined,
   };
-  let interruption: unknown;
-  try {
-    for (;;) {
-      const step = abortPromise ? await Promise.race([iterator.next(), abortPromise]) : await iterator.next();
-      if (step === aborted) {
-        interruption = signal!.reason;
-        release();
-        break;
-      }
-      if (step.done) break;
-      const outcome = intake.take(step.value);
-      if (outcome !== undefined) {
-        interruption = outcome.reason;
-        release();
-        break;
-      }
-      if (writer.full) await waitRoom();
-      if (writer.failure !== undefined) {
-        release();
-        break;
-      }
-    }
-  } catch (error) {
-    interruption = error;
-  } finally {
-    if (onAbort) signal!.removeEventListener('abort', onAbort);
-  }
-  await waitDrain();
-  return interruption;
+  writer.onRoom = () => sink.onChange?.();
+  writer.onFail = () => sink.onChange?.();
+  return sink;
 }
 
 /** Bytes received by appends in this process and not yet written (for tests and metrics). */

@@ -50,6 +50,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { UploadError } from '@ferry/protocol';
+import { type ChunkSink, readBody } from '../body-reader.ts';
 import type {
   AppendOptions,
   AppendResult,
@@ -67,7 +68,6 @@ import type {
   StoredPart,
   Terminatable,
 } from '../data-store.ts';
-import { type ChunkSink, readBody } from './s3-body.ts';
 import { fromS3Error, isMissing } from './s3-errors.ts';
 import {
   assertUploadId,

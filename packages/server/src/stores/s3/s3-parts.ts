@@ -3,7 +3,7 @@
  * part being filled (< one part) plus at most `concurrency` parts queued or in flight, so about
  * (concurrency + 1) × part size per append; past that the body is paused.
  */
-import type { ChunkSink } from './s3-body.ts';
+import type { ChunkSink } from '../body-reader.ts';
 import { type PartPlan, partSizeOf } from './s3-part-size.ts';
 
 export interface UploadedPart {

@@ -1,12 +1,12 @@
 /**
  * Reads a request body into a sink that takes chunks as they arrive and may ask the reader to
- * wait (every part-upload slot busy). A body that breaks (error, premature close), an abort signal,
+ * wait (the fs store's write queue is full, every S3 part-upload slot is busy). Every store uses it. A body that breaks (error, premature close), an abort signal,
  * `maxBytes` and a failing sink all end reading the same way: stop, keep what arrived, say why.
  * A Node stream is paused, never destroyed: its owner (the HTTP layer) still answers on it.
  */
 import { Readable } from 'node:stream';
 import { UploadError } from '@ferry/protocol';
-import type { AppendOptions, ByteSource } from '../data-store.ts';
+import type { AppendOptions, ByteSource } from './data-store.ts';
 
 export interface ChunkSink {
   /** Takes a chunk; the sink may keep it (no copy is made). */
