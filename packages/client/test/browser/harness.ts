@@ -1,10 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { browserSkipReason, CHROMIUM_ARGS, chromiumPath } from '@ferry/testing';
+import { browserSkipReason, CHROMIUM_ARGS, chromiumPath, servePage } from '@ferry/testing';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
@@ -37,41 +35,6 @@ const PAGE = `<!doctype html>
 <body><input type="file" id="file" aria-label="file">
 <script type="module" src="/assets/client.js"></script></body></html>`;
 
-export interface PageServer {
-  origin: string;
-  close(): Promise<void>;
-}
-
-/** Serves the test page and the bundle; `assetsDir` holds client.js and hash-worker.js. */
-async function servePage(assetsDir: string): Promise<PageServer> {
-  const server: Server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-      return;
-    }
-    const asset = /^\/assets\/([a-z-]+\.js)$/.exec(path)?.[1];
-    if (asset !== undefined) {
-      try {
-        const body = await readFile(join(assetsDir, asset));
-        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-        return;
-      } catch {}
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 export interface BrowserHarness {
   /** Origin of the test page. */
   origin: string;
@@ -83,7 +46,7 @@ export interface BrowserHarness {
 export async function startBrowserHarness(): Promise<BrowserHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-browser-'));
   await bundle(join(dir, 'assets'));
-  const pages = await servePage(join(dir, 'assets'));
+  const pages = await servePage(PAGE, join(dir, 'assets'));
   const contexts = new Set<BrowserContext>();
   return {
     origin: pages.origin,

@@ -6,12 +6,11 @@
  * Chromium is `FERRY_CHROMIUM` or /usr/bin/chromium, started once with the flags the client's browser
  * tests use; each test gets its own context (its own IndexedDB).
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { servePage } from '@ferry/testing';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { DropzoneEvent, PageConfig } from './page-entry.tsx';
@@ -67,35 +66,6 @@ async function bundle(dir: string): Promise<void> {
   });
 }
 
-async function servePage(assetsDir: string): Promise<{ origin: string; close(): Promise<void> }> {
-  const server: Server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-      return;
-    }
-    const asset = /^\/assets\/([a-z-]+\.js)$/.exec(path)?.[1];
-    if (asset !== undefined) {
-      try {
-        const body = await readFile(join(assetsDir, asset));
-        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-        return;
-      } catch {}
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 export interface OpenedPage {
   context: BrowserContext;
   page: Page;
@@ -116,7 +86,7 @@ export async function startDropzoneHarness(): Promise<DropzoneHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-react-browser-'));
   await bundle(join(dir, 'assets'));
   await mkdir(screenshotDir, { recursive: true });
-  const pages = await servePage(join(dir, 'assets'));
+  const pages = await servePage(PAGE, join(dir, 'assets'));
   const browser: Browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,

@@ -6,9 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,8 +16,10 @@ import {
   browserSkipReason,
   CHROMIUM_ARGS,
   chromiumPath,
+  type PageServer,
   s3Service,
   s3StoreOptions,
+  servePage,
   uniqueKeyPrefix,
 } from '@ferry/testing';
 import { build } from 'esbuild';
@@ -40,13 +40,13 @@ type UppyS3PageEvent =
 
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Uppy S3 to Ferry</title><link rel="icon" href="data:,"></head>
-<body><input type="file" id="file" aria-label="file"><script type="module" src="/page.js"></script></body></html>`;
+<body><input type="file" id="file" aria-label="file"><script type="module" src="/assets/page.js"></script></body></html>`;
 
 /** Bundles the page with esbuild and serves it on its own loopback port (its own origin). */
-async function servePage(dir: string): Promise<{ origin: string; server: Server }> {
+async function bundleAndServePage(dir: string): Promise<PageServer> {
   await build({
     entryPoints: [pageScript],
-    outfile: join(dir, 'page.js'),
+    outfile: join(dir, 'assets', 'page.js'),
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -54,21 +54,13 @@ async function servePage(dir: string): Promise<{ origin: string; server: Server 
     logLevel: 'error',
     define: { 'process.env.NODE_ENV': '"production"' },
   });
-  const script = await readFile(join(dir, 'page.js'));
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://page').pathname;
-    if (path === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
-    else if (path === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return servePage(PAGE, join(dir, 'assets'));
 }
 
 describe('Uppy @uppy/aws-s3 through Ferry signing routes (Chromium, real RGW)', { skip }, () => {
   const prefix = uniqueKeyPrefix('uppy-s3');
   let dir: string;
-  let page: { origin: string; server: Server };
+  let page: PageServer;
   let store: S3DataStore;
   let ferry: Ferry;
   let ferryUrl: string;
@@ -101,7 +93,7 @@ describe('Uppy @uppy/aws-s3 through Ferry signing routes (Chromium, real RGW)', 
         },
       }),
     );
-    page = await servePage(dir);
+    page = await bundleAndServePage(dir);
     store = await createS3DataStore(s3StoreOptions(settings!, prefix));
     ferry = await createFerry({
       dataDir: join(dir, 'data'),
@@ -117,8 +109,7 @@ describe('Uppy @uppy/aws-s3 through Ferry signing routes (Chromium, real RGW)', 
     await ferry?.close();
     await store?.close();
     s3?.destroy();
-    page?.server.closeAllConnections();
-    page?.server.close();
+    await page?.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
