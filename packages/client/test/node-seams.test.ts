@@ -60,6 +60,17 @@ describe('Node HTTP client', () => {
     assert.equal(sent, body.length);
   });
 
+  it('a Blob body is sent as its bytes (this seam does not send Blobs as they are)', async () => {
+    assert.notEqual(http.sendsBlobs, true);
+    const bytes = randomBytes(MiB + 3);
+    let sent = 0;
+    const response = await http.request(
+      request(`${origin}/echo`, { body: new Blob([bytes]), onSent: (n: number) => (sent += n) }),
+    );
+    assert.equal(response.headers['x-got'], String(bytes.length));
+    assert.equal(sent, bytes.length);
+  });
+
   it('a refused connection is ERR_NETWORK (retryable)', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
