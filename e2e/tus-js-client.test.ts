@@ -206,17 +206,15 @@ for (const storage of storages) {
       const first = runUpload(source, {
         endpoint: server.endpoint,
         chunkSize: 4 * MiB,
-        // 250 ms per chunk: tus-js-client reports progress at most every 100 ms, so the kill below
-        // lands inside a PATCH, not between two.
-        httpStack: createThrottledHttpStack(16 * MiB),
-        onProgress(sent) {
-          // Inside the fifth chunk or later (a loaded machine may report progress in bigger
-          // steps): at least three chunks acknowledged, one in flight.
-          if (killed === undefined && sent > 16.5 * MiB) {
-            sentAtKill = sent;
-            killed = server.kill();
-          }
-        },
+        // The kill is decided by the bytes the client has put on the wire, not by progress events
+        // (a loaded machine may report a whole chunk at once): 1 MiB into the fifth PATCH, with the
+        // rest of that body held until the server is dead. Four chunks are acknowledged by then.
+        httpStack: createThrottledHttpStack(16 * MiB, (body, sentBefore) => {
+          if (killed !== undefined || body !== 4 || sentBefore < MiB) return killed;
+          sentAtKill = 4 * 4 * MiB + sentBefore;
+          killed = server.kill();
+          return killed;
+        }),
       });
       await assert.rejects(first.done);
       assert.ok(killed, 'the kill landed during the upload');
@@ -226,7 +224,7 @@ for (const storage of storages) {
       assert.ok(url, 'the upload was created before the crash');
       const acknowledged = first.acknowledged();
       const seen = `sent ${sentAtKill}, acknowledged ${acknowledged}`;
-      assert.ok(acknowledged >= 12 * MiB && acknowledged % (4 * MiB) === 0, seen);
+      assert.equal(acknowledged, 16 * MiB, seen);
       assert.ok(sentAtKill > acknowledged, `killed while a PATCH was sending (${seen})`);
 
       server = await storage.start({ port, dataDir });
@@ -256,10 +254,11 @@ for (const storage of storages) {
       let stopped: Promise<{ code: number | null }> | undefined;
       const first = runUpload(source, {
         endpoint: server.endpoint,
-        httpStack: createThrottledHttpStack(64 * MiB),
-        onProgress(sent) {
-          if (sent >= 20 * MiB && stopped === undefined) stopped = server.stop();
-        },
+        // SIGTERM once 20 MiB of the one PATCH are on the wire; the body keeps flowing meanwhile.
+        httpStack: createThrottledHttpStack(64 * MiB, (body, sentBefore) => {
+          if (body === 0 && sentBefore >= 20 * MiB && stopped === undefined) stopped = server.stop();
+          return undefined;
+        }),
       });
       await assert.rejects(first.done);
       assert.equal((await stopped)?.code, 0, server.stderr);

@@ -76,7 +76,11 @@ export function runUpload(source: UploadSource, options: UploadOptions): UploadR
 }
 
 /** Splits any body tus-js-client hands its HTTP stack into pieces sent at `bytesPerSecond`. */
-async function* throttle(body: Uint8Array | Readable, bytesPerSecond: number): AsyncGenerator<Buffer> {
+async function* throttle(
+  body: Uint8Array | Readable,
+  bytesPerSecond: number,
+  beforePiece: (sentBefore: number) => Promise<unknown> | undefined,
+): AsyncGenerator<Buffer> {
   const piece = 64 * 1024;
   const started = performance.now();
   let sent = 0;
@@ -85,6 +89,8 @@ async function* throttle(body: Uint8Array | Readable, bytesPerSecond: number): A
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     for (let at = 0; at < bytes.length; at += piece) {
       const part = bytes.subarray(at, at + piece);
+      const hold = beforePiece(sent);
+      if (hold !== undefined) await hold;
       sent += part.length;
       const due = started + (sent / bytesPerSecond) * 1000;
       const wait = due - performance.now();
@@ -95,11 +101,19 @@ async function* throttle(body: Uint8Array | Readable, bytesPerSecond: number): A
 }
 
 /**
+ * Called before each piece of a request body goes out: `body` counts the bodies this stack sent
+ * (0 for the first), `sentBefore` the bytes of this body already out. A returned promise holds the
+ * rest of the body until it settles, so a test can act at an exact point inside a request.
+ */
+export type BodyProbe = (body: number, sentBefore: number) => Promise<unknown> | undefined;
+
+/**
  * tus-js-client's own Node HTTP stack with request bodies slowed to `bytesPerSecond`. Only the pace
  * changes: headers, Content-Length (tus-js-client reads it from `body.size`) and bytes are the same.
  */
-export function createThrottledHttpStack(bytesPerSecond: number): HttpStack {
+export function createThrottledHttpStack(bytesPerSecond: number, probe?: BodyProbe): HttpStack {
   const inner = new DefaultHttpStack({});
+  let bodies = 0;
   return {
     getName: () => 'throttled-node-http',
     createRequest(method, url) {
@@ -109,7 +123,9 @@ export function createThrottledHttpStack(bytesPerSecond: number): HttpStack {
         if (!(body instanceof Uint8Array || body instanceof Readable)) return send(body);
         const size =
           (body as { size?: number }).size ?? (body instanceof Uint8Array ? body.length : undefined);
-        const slowed = Readable.from(throttle(body, bytesPerSecond), { objectMode: false });
+        const index = bodies++;
+        const beforePiece = (sentBefore: number) => probe?.(index, sentBefore);
+        const slowed = Readable.from(throttle(body, bytesPerSecond, beforePiece), { objectMode: false });
         if (size !== undefined) Object.assign(slowed, { size });
         return send(slowed);
       };
