@@ -28,6 +28,10 @@ export interface ServerConfig {
   s3PartSize: number;
   /** Parts of one PATCH uploaded to S3 at the same time. Default 4. */
   s3Concurrency: number;
+  /** Least time between two sweeps of orphaned S3 storage (multipart uploads and incomplete parts no upload owns), in seconds (at least 1). Default 900 (15 min). */
+  s3OrphanSweepIntervalSeconds: number;
+  /** Entries per ListMultipartUploads / ListObjectsV2 page of the orphan sweep (1..1000). Default 1000. */
+  s3SweepPageSize: number;
   /** Presigned UploadPart URLs (`POST /uploads/:id/presign`, the Uppy signing routes) stay valid this many seconds (1..604800). Default 900 (15 min). */
   presignExpirySeconds: number;
   /** URL path of the tus endpoint; always ends with `/`. Default `/files/`. */
@@ -86,6 +90,8 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   s3KeyPrefix: '',
   s3PartSize: 8 * 1024 * 1024,
   s3Concurrency: 4,
+  s3OrphanSweepIntervalSeconds: 900,
+  s3SweepPageSize: 1000,
   presignExpirySeconds: 900,
   basePath: '/files/',
   partsPath: '/uploads/',
@@ -196,6 +202,17 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     description: 'parts of one PATCH uploaded to S3 at the same time',
   },
   {
+    key: 's3OrphanSweepIntervalSeconds',
+    type: 'integer',
+    description:
+      'least seconds between two sweeps of orphaned S3 multipart uploads and incomplete parts (each lists the key prefix)',
+  },
+  {
+    key: 's3SweepPageSize',
+    type: 'integer',
+    description: 'entries per S3 listing page of the orphan sweep (1..1000)',
+  },
+  {
     key: 'presignExpirySeconds',
     type: 'integer',
     description: 'seconds a presigned S3 part URL stays valid (1..604800; S3 storage only)',
@@ -291,6 +308,13 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
     throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
   }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
+  if (config.s3OrphanSweepIntervalSeconds < 1) {
+    throw new ConfigError('option "s3OrphanSweepIntervalSeconds" must be at least 1');
+  }
+  // S3 lists at most 1000 entries per page.
+  if (config.s3SweepPageSize < 1 || config.s3SweepPageSize > 1000) {
+    throw new ConfigError('option "s3SweepPageSize" must be from 1 to 1000');
+  }
   // SigV4 presigned URLs are valid for at most 7 days.
   if (config.presignExpirySeconds < 1 || config.presignExpirySeconds > 604_800) {
     throw new ConfigError('option "presignExpirySeconds" must be from 1 to 604800');

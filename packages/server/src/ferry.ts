@@ -102,6 +102,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     logger,
     metrics,
     events,
+    orphanSweepIntervalMs: config.s3OrphanSweepIntervalSeconds * 1000,
     ...(now ? { now } : {}),
   });
   const partsService = new PartsService({
@@ -277,6 +278,7 @@ async function createDataStore(config: Readonly<ServerConfig>): Promise<DataStor
       keyPrefix: config.s3KeyPrefix,
       partSize: config.s3PartSize,
       concurrency: config.s3Concurrency,
+      sweepPageSize: config.s3SweepPageSize,
     });
   }
   return createFsDataStore({

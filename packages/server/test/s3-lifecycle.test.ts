@@ -225,6 +225,53 @@ describe('the expiry sweeper on S3', { skip: settings === undefined }, () => {
   });
 });
 
+describe('the orphan sweep as `ferry serve` configures it', { skip: settings === undefined }, () => {
+  it('makes its own S3 store from the options and sweeps orphans at most every s3OrphanSweepIntervalSeconds', async () => {
+    // Credentials from the AWS environment, as `ferry serve --storage s3` reads them.
+    process.env['AWS_ACCESS_KEY_ID'] = settings!.accessKeyId;
+    process.env['AWS_SECRET_ACCESS_KEY'] = settings!.secretAccessKey;
+    const prefix = uniqueKeyPrefix('s3-sweep-config');
+    const dataDir = await mkdtemp(join(tmpdir(), 'ferry-s3-sweep-config-'));
+    const started = Date.now();
+    const clock = { now: started };
+    const ferry = await createFerry({
+      dataDir,
+      storage: 's3',
+      s3Endpoint: settings!.endpoint,
+      s3Bucket: settings!.bucket,
+      s3Region: settings!.region,
+      s3ForcePathStyle: true,
+      s3KeyPrefix: prefix,
+      s3SweepPageSize: 2,
+      s3OrphanSweepIntervalSeconds: 3600,
+      logLevel: 'silent',
+      expirySeconds: 3600,
+      sweepIntervalSeconds: 0,
+      now: () => clock.now,
+    });
+    try {
+      const first: string[] = [];
+      for (let i = 0; i < 3; i++) first.push(await createMultipart(prefix + fakeId()));
+      clock.now = started + 2 * HOUR;
+      await ferry.sweep();
+      let left = await multipartUploads(prefix);
+      for (const orphan of first) assert.ok(!left.has(orphan), `aborted (over two pages): ${orphan}`);
+
+      const second = await createMultipart(prefix + fakeId());
+      clock.now = started + 2 * HOUR + 30 * 60 * 1000;
+      await ferry.sweep();
+      assert.ok((await multipartUploads(prefix)).has(second), 'within the interval: no storage sweep');
+      clock.now = started + 3 * HOUR + 1000;
+      await ferry.sweep();
+      left = await multipartUploads(prefix);
+      assert.ok(!left.has(second), 'the interval is over: swept');
+    } finally {
+      await ferry.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 /**
  * Starts a request whose body is `sent` bytes of a declared `length`, and does not end it: the
  * server is stopped while it waits for the rest. Resolves with the status the server answered.
