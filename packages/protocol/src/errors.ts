@@ -139,6 +139,16 @@ export const ERRORS = {
     status: 409,
     message: 'the storage does not hold this part with the reported ETag and size; send it again',
   },
+  // Upload tokens (a server started with an auth secret)
+  ERR_TOKEN_MISSING: {
+    status: 401,
+    message: 'this server needs an upload token: send Authorization: Bearer <token>',
+  },
+  ERR_TOKEN_INVALID: { status: 401, message: 'the upload token is not valid' },
+  ERR_TOKEN_EXPIRED: { status: 401, message: 'the upload token has expired' },
+  ERR_TOKEN_SCOPE: { status: 403, message: 'the upload token does not allow this request' },
+  ERR_TYPE_NOT_ALLOWED: { status: 403, message: 'the upload token does not allow this file type' },
+  ERR_TOKEN_MAX_SIZE: { status: 413, message: 'the upload is larger than the upload token allows' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
