@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -260,6 +260,38 @@ describe('s3 data store', { skip: settings === undefined }, () => {
     const reordered = Buffer.concat([pieces[2]!, pieces[0]!, pieces[1]!]);
     const streamed = await store.concatenate(randomUploadId(), [keys[2]!, keys[0]!, keys[1]!]);
     assert.ok((await download(streamed, reordered.length)).equals(reordered));
+  });
+
+  it('hashes a finished object with parallel ranged reads (sha256Of), and refuses an upload in progress', async () => {
+    // 1 MiB ranges, 3 at a time: a 12 MiB + 7 object is read as 13 ranges, the last one short.
+    const reader = await createS3DataStore({
+      ...s3StoreOptions(settings!, prefix),
+      partSize: 5 * MiB,
+      readBackRangeBytes: MiB,
+      readBackInFlight: 3,
+      checkBucket: false,
+    });
+    try {
+      const data = randomBytes(12 * MiB + 7);
+      const id = randomUploadId();
+      const key = await store.create({ id, size: data.length });
+      await assert.rejects(reader.sha256Of(key, data.length), { code: 'ERR_METHOD_NOT_ALLOWED' });
+      await store.append(key, 0, Readable.from([data]), { maxBytes: data.length });
+      const finishedKey = await store.finalize(key, { id, size: data.length });
+      assert.equal(
+        await reader.sha256Of(finishedKey, data.length),
+        createHash('sha256').update(data).digest('hex'),
+      );
+      await assert.rejects(reader.sha256Of(finishedKey, data.length + 1), /bytes, \d+ expected/);
+      const emptyId = randomUploadId();
+      const empty = await store.finalize(await store.create({ id: emptyId, size: 0 }), {
+        id: emptyId,
+        size: 0,
+      });
+      assert.equal(await reader.sha256Of(empty, 0), createHash('sha256').digest('hex'));
+    } finally {
+      await reader.close();
+    }
   });
 
   it('refuses to read an unfinished upload back (S3 cannot), with a clear error', async () => {

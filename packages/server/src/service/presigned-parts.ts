@@ -10,7 +10,8 @@
  *   CompleteMultipartUpload — a part replaced in the bucket since its report is forgotten and
  *   named missing, never completed;
  * - a declared SHA-256 (or `hashUploads`) is verified by reading the finished object back through
- *   node:crypto before the record says finished. On a mismatch the object is deleted, a fresh
+ *   node:crypto before the record says finished (the S3 store's `sha256Of`: parallel ranged
+ *   GetObject requests feeding one in-order hash, so the read takes a fraction of the upload). On a mismatch the object is deleted, a fresh
  *   multipart upload replaces the consumed one and every part is forgotten: the upload stays
  *   open (and empty), the file never becomes visible.
  *
@@ -54,6 +55,8 @@ export type PresignStore = DataStore &
       key: string,
       options?: { after?: number; limit?: number },
     ): Promise<{ parts: StoredPart[]; next: number | undefined }>;
+    /** The SHA-256 (hex) of a finished object, read back faster than one `read` stream. */
+    sha256Of?(finishedKey: string, size: number, signal?: AbortSignal): Promise<string>;
   };
 
 export function asPresignStore(store: DataStore): PresignStore | undefined {
@@ -424,13 +427,14 @@ export class PresignedParts {
     return finished;
   }
 
-  /** Streams the finished object through SHA-256. */
+  /** The finished object's SHA-256: the store's parallel read-back, else one `read` stream. */
   async #hashObject(
     store: PresignStore,
     finishedKey: string,
     size: number,
     signal: AbortSignal | undefined,
   ): Promise<string> {
+    if (store.sha256Of !== undefined) return store.sha256Of(finishedKey, size, signal);
     const hash = createHash('sha256');
     if (size > 0) {
       for await (const chunk of store.read(finishedKey, { start: 0, end: size - 1 }, signal)) {

@@ -88,6 +88,7 @@ import {
   partSizeOf,
 } from './s3-part-size.ts';
 import { PartCutter, type UploadedPart } from './s3-parts.ts';
+import { DEFAULT_READ_BACK_IN_FLIGHT, DEFAULT_READ_BACK_RANGE_BYTES, sha256InOrder } from './s3-read-back.ts';
 
 export interface S3DataStoreOptions {
   /** The bucket; it must exist. */
@@ -114,6 +115,10 @@ export interface S3DataStoreOptions {
   checkBucket?: boolean;
   /** Entries per ListMultipartUploads / ListObjectsV2 page of the orphan sweep (1..1000). Default 1000. */
   sweepPageSize?: number;
+  /** Bytes per ranged GetObject when a finished object is read back whole (`sha256Of`). Default 8 MiB. */
+  readBackRangeBytes?: number;
+  /** Ranged GetObject requests in flight per read-back (`sha256Of`). Default 4. */
+  readBackInFlight?: number;
 }
 
 /** Where an upload's bytes are in the bucket. */
@@ -154,6 +159,12 @@ export type S3DataStore = DataStore &
     readonly readsInProgress: false;
     /** Aborts multipart uploads and deletes incomplete parts that no live upload owns (s3-orphans.ts). */
     sweepOrphans(options: OrphanSweepOptions): Promise<OrphanSweepResult>;
+    /**
+     * The SHA-256 (hex) of a finished object of `size` bytes, read back with parallel ranged
+     * GetObject requests feeding one in-order hash (s3-read-back.ts). Fails if the object is not
+     * `size` bytes long.
+     */
+    sha256Of(finishedKey: string, size: number, signal?: AbortSignal): Promise<string>;
   };
 
 /** Creates the store; unless `checkBucket` is false, fails when the bucket cannot be reached. */
@@ -194,6 +205,7 @@ class S3Store implements S3DataStore {
   #concurrency: number;
   #pageSize: number;
   #sweepPageSize: number;
+  #readBack: { rangeBytes: number; inFlight: number };
 
   constructor(options: S3DataStoreOptions) {
     if (typeof options.bucket !== 'string' || options.bucket === '')
@@ -219,6 +231,10 @@ class S3Store implements S3DataStore {
       throw new RangeError(`listPartsPageSize must be from 1 to 1000, got ${this.#pageSize}`);
     }
     this.#sweepPageSize = options.sweepPageSize ?? 1000;
+    this.#readBack = {
+      rangeBytes: options.readBackRangeBytes ?? DEFAULT_READ_BACK_RANGE_BYTES,
+      inFlight: options.readBackInFlight ?? DEFAULT_READ_BACK_IN_FLIGHT,
+    };
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? new S3Client(clientConfig(options));
   }
@@ -605,6 +621,47 @@ class S3Store implements S3DataStore {
   sweepOrphans(options: OrphanSweepOptions): Promise<OrphanSweepResult> {
     const scope = { client: this.#client, bucket: this.bucket, prefix: this.#prefix };
     return sweepS3Orphans({ ...scope, pageSize: this.#sweepPageSize }, options);
+  }
+
+  async sha256Of(finishedKey: string, size: number, signal?: AbortSignal): Promise<string> {
+    const parsed = parseS3Key(finishedKey);
+    if (parsed.kind === 'upload') {
+      throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
+        message: 'S3 storage cannot read back an upload that is not finished',
+      });
+    }
+    const fetchRange = async (start: number, end: number, abort: AbortSignal): Promise<Uint8Array> => {
+      const answer = await this.#send('GetObject', () =>
+        this.#client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: parsed.objectKey,
+            Range: `bytes=${start}-${end}`,
+          }),
+          { abortSignal: abort },
+        ),
+      );
+      // One buffer per range: the hash takes it in one call, and nothing is copied twice.
+      const bytes = Buffer.allocUnsafe(end - start + 1);
+      let at = 0;
+      try {
+        for await (const chunk of answer.Body as Readable) {
+          const piece = chunk as Uint8Array;
+          if (at + piece.byteLength > bytes.byteLength) throw new Error('S3 sent more bytes than asked');
+          bytes.set(piece, at);
+          at += piece.byteLength;
+        }
+      } catch (error) {
+        throw fromS3Error(error, 'GetObject');
+      }
+      return bytes.subarray(0, at);
+    };
+    if (size > 0) {
+      // A longer object would hash as a wrong file; say so plainly instead.
+      const stored = (await this.#head(parsed.objectKey)).size;
+      if (stored !== size) throw new Error(`${finishedKey} holds ${stored} bytes, ${size} expected`);
+    }
+    return sha256InOrder(fetchRange, size, { ...this.#readBack, ...(signal ? { signal } : {}) });
   }
 
   // ------------------------------------------------------------------------------------------
