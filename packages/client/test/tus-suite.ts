@@ -195,6 +195,32 @@ export function describeTusClient(name: string, start: () => Promise<TestServer>
       assert.deepEqual(await store.list(), [], 'the resume entry is removed on cancel');
     });
 
+    it('cancel while the creation request still sends its bytes deletes the upload it made', async () => {
+      const bytes = randomBytes(4 * MiB);
+      const { store } = await tempResumeStore();
+      const upload = createUpload({
+        endpoint: server.endpoint,
+        source: bytes,
+        chunkSize: 4 * MiB,
+        limitRate: 4 * MiB,
+        resumeStore: store,
+      });
+      const states: UploadState[] = [];
+      upload.on('state', (event) => states.push(event.state));
+      const done = upload.start();
+      // The first chunk goes with the creation request (creation-with-upload): cancel mid-body.
+      while (upload.progress.bytesInFlight < MiB) await sleep(10);
+      assert.equal(upload.uploadUrl, undefined, 'the creation request has no answer yet');
+      await upload.cancel();
+      await assert.rejects(done, { code: 'ERR_CANCELLED' });
+      const url = upload.uploadUrl;
+      assert.ok(url !== undefined, 'cancel waited for the answer that says where the upload is');
+      const head = await tusHead(url);
+      assert.ok(head.status === 404 || head.status === 410, `HEAD after cancel answered ${head.status}`);
+      assert.deepEqual(await store.list(), [], 'no resume entry is left');
+      assert.deepEqual(states, ['creating', 'cancelled']);
+    });
+
     it('a second run with the same resume store continues the first upload', async () => {
       const bytes = randomBytes(6 * MiB);
       const { store } = await tempResumeStore();

@@ -13,7 +13,7 @@ export interface UploadTotals {
   readonly failed: number;
   /** Left unfinished before a reload; waiting for the user to pick the file again. */
   readonly needsFile: number;
-  /** Sum over the counted files. */
+  /** Sum over the counted files that have not failed (a failed file's bytes are not in play). */
   readonly bytesConfirmed: number;
   readonly totalBytes: number;
   /** Whole percent of `totalBytes` confirmed; `undefined` with no file. */
@@ -43,6 +43,10 @@ export function totalsOf(items: readonly UploadItem[]): UploadTotals {
       continue;
     }
     files++;
+    if (item.state === 'failed') {
+      failed++;
+      continue;
+    }
     const size = item.progress.totalBytes ?? item.size ?? 0;
     totalBytes += size;
     bytesConfirmed += Math.min(item.progress.bytesConfirmed, size);
@@ -56,17 +60,15 @@ export function totalsOf(items: readonly UploadItem[]): UploadTotals {
       case 'done':
         done++;
         break;
-      case 'failed':
-        failed++;
-        break;
       default:
         active++;
         bytesPerSecond += item.progress.bytesPerSecond;
         activeRemaining += Math.max(0, size - item.progress.bytesConfirmed);
     }
   }
+  const inPlay = files - failed;
   const fraction =
-    files === 0 ? undefined : totalBytes === 0 ? (done === files ? 1 : 0) : bytesConfirmed / totalBytes;
+    inPlay === 0 ? undefined : totalBytes === 0 ? (done === inPlay ? 1 : 0) : bytesConfirmed / totalBytes;
   return Object.freeze({
     files,
     active,

@@ -75,7 +75,10 @@ export class TrackedUpload {
       upload.on('state', ({ state, offline }) => {
         // `done` and `failed` are shown when `start()` settles, with the result or the error.
         if (state === 'done' || state === 'failed') return;
-        this.#update({ state, offline, error: undefined, uploadUrl: upload.uploadUrl }, true);
+        // The SDK throttles progress events: a state shown at once shows the progress of now with it
+        // (else a small file reads "Finishing 0%" until the next progress event).
+        const progress = progressSnapshot(upload.progress, file.size, this.#snapshot.progress);
+        this.#update({ state, offline, error: undefined, uploadUrl: upload.uploadUrl, progress }, true);
       }),
       upload.on('progress', (progress) => {
         const next = progressSnapshot(progress, file.size, this.#snapshot.progress);

@@ -223,6 +223,43 @@ describe('uploads store', () => {
     assert.equal(totals.bytesPerSecond, 400);
     assert.equal(totals.etaSeconds, 5);
   });
+
+  it('leaves the bytes of failed files out of the totals', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { store, made } = setup();
+    store.add([pdf('a.pdf', 1000), pdf('b.pdf', 3000)]);
+    made[0]?.setState('uploading');
+    made[0]?.setProgress({ bytesConfirmed: 1000, totalBytes: 1000, fraction: 1 });
+    made[0]?.finish();
+    made[1]?.setState('uploading');
+    made[1]?.setProgress({ bytesConfirmed: 1500, totalBytes: 3000, fraction: 0.5 });
+    made[1]?.fail(Object.assign(new Error('gave up'), { code: 'ERR_RETRY_LIMIT' }));
+    await settle();
+    t.mock.timers.tick(250);
+    const { totals } = store.getSnapshot();
+    assert.equal(totals.files, 2);
+    assert.equal(totals.done, 1);
+    assert.equal(totals.failed, 1);
+    assert.equal(totals.totalBytes, 1000, 'the failed file is not in the bytes');
+    assert.equal(totals.bytesConfirmed, 1000);
+    assert.equal(totals.percent, 100);
+  });
+
+  it('a change of state shows the progress of that moment, not the last throttled event', async () => {
+    const { store, made } = setup();
+    store.add([pdf('small.pdf', 1000)]);
+    const upload = made[0] as FakeUpload;
+    upload.setState('uploading');
+    await settle();
+    assert.equal(store.getSnapshot().items[0]?.progress.percent, 0);
+    // Every byte confirmed, but the SDK's next progress event is still throttled.
+    upload.progress = { ...upload.progress, bytesConfirmed: 1000, totalBytes: 1000, fraction: 1 };
+    upload.setState('completing');
+    await settle();
+    const [item] = store.getSnapshot().items;
+    assert.equal(item?.state, 'completing');
+    assert.equal(item?.progress.percent, 100, 'not "Finishing 0%"');
+  });
 });
 
 describe('after a reload', () => {

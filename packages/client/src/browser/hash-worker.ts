@@ -34,12 +34,22 @@ function describe(error: unknown): WorkerError {
   return { name, message };
 }
 
+function readSlice(blob: Blob, offset: number, sliceBytes: number): Promise<ArrayBuffer> | undefined {
+  if (offset >= blob.size) return undefined;
+  const reading = blob.slice(offset, Math.min(blob.size, offset + sliceBytes)).arrayBuffer();
+  reading.catch(() => {});
+  return reading;
+}
+
 async function hashFile(blob: Blob, sliceBytes: number): Promise<string> {
   const hasher = await createSHA256();
   hasher.init();
-  for (let offset = 0; offset < blob.size; offset += sliceBytes) {
-    const slice = blob.slice(offset, Math.min(blob.size, offset + sliceBytes));
-    hasher.update(new Uint8Array(await slice.arrayBuffer()));
+  // The browser reads the next slice (in its own process) while this one is hashed.
+  let next = readSlice(blob, 0, sliceBytes);
+  for (let offset = 0; next !== undefined; offset += sliceBytes) {
+    const bytes = await next;
+    next = readSlice(blob, offset + sliceBytes, sliceBytes);
+    hasher.update(new Uint8Array(bytes));
   }
   return hasher.digest('hex');
 }

@@ -3,8 +3,11 @@
  * retry. On every (re)start the upload's status is read first and only missing parts are sent.
  * `complete` carries the whole file's SHA-256, so the server verifies the file end to end; a 409
  * listing missing parts sends those and completes again — success is never reported while a part
- * is missing. A part carries a `Content-Digest` (SHA-256 of exactly its bytes) when `checksum` asks;
- * otherwise digests are computed only when the server refuses the file's SHA-256: the parts whose
+ * is missing. A part carries a `Content-Digest` (SHA-256 of exactly its bytes) when `checksum` asks:
+ * always, or (the default) while the file's SHA-256 is not computed yet. When every part was sent
+ * with a digest, `complete` need not wait for the file's SHA-256 (a browser hashes a big file
+ * slower than it sends it): the server verified each part and reports the file's SHA-256 itself.
+ * Otherwise digests are computed only when the server refuses the file's SHA-256: the parts whose
  * digest at the server differs from the source's are sent again, with a digest, and completed again.
  *
  * The same transport in `s3-presigned` mode (the upload option `presigned`) sends each part straight to the S3 bucket through
@@ -75,6 +78,8 @@ function missingFromDetails(details: Record<string, unknown> | undefined): numbe
 export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): Transport {
   const direct = mode === 's3-presigned';
   const protocol = 'parts';
+  /** The parts of the upload at `url` that this client sent with a Content-Digest the server checked. */
+  let digested: { url: string; parts: Set<number> } | undefined;
   function result(
     context: TransportContext,
     file: FileInfo,
@@ -120,8 +125,8 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
     url: string,
     n: number,
     partSize: number,
-    withDigest: boolean,
-    confirm: (n: number, bytes: number) => void,
+    checksum: TransportContext['checksum'],
+    confirm: (n: number, bytes: number, digested: boolean) => void,
     signal: AbortSignal,
     urls: PresignedUrls | undefined,
   ): Promise<number> {
@@ -132,10 +137,12 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
     if (length !== end - start) {
       throw new ClientError('ERR_SOURCE_UNREADABLE', { message: `part ${n}: the source ended early` });
     }
+    const withDigest =
+      checksum === true || (checksum === 'until-sha256' && context.sha256IfReady() === undefined);
+    let digest: string | undefined;
     try {
       // Straight to the bucket there is no Content-Digest to send: S3 (Ceph RGW at least) does not check one.
-      const digest =
-        withDigest && urls === undefined ? formatSha256Digest(await context.hasher.digest(body)) : undefined;
+      if (withDigest && urls === undefined) digest = formatSha256Digest(await context.hasher.digest(body));
       const budget = new RetryBudget(context.policy, context.random);
       await withRetry(
         `part ${n}`,
@@ -184,7 +191,7 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
     } finally {
       recycleBody(context, body);
     }
-    confirm(n, length);
+    confirm(n, length, digest !== undefined);
     return length;
   }
 
@@ -214,8 +221,9 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
   async function complete(
     context: TransportContext,
     url: string,
+    everyPartDigested: boolean,
   ): Promise<{ file: FileInfo } | { missing: number[] } | { mismatch: true }> {
-    const sha256 = await context.sha256();
+    const sha256 = everyPartDigested ? context.sha256IfReady() : await context.sha256();
     const budget = new RetryBudget(context.policy, context.random);
     return withRetry(
       'complete',
@@ -312,9 +320,13 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
           `the upload at the server has ${current.size} bytes in ${current.partCount} parts`,
         );
       }
+      if (digested?.url !== remote.url) digested = { url: remote.url, parts: new Set() };
+      const verified = digested.parts;
       const counted = new Set<number>();
       let confirmedBytes = 0;
-      const confirm = (n: number, bytes: number) => {
+      const confirm = (n: number, bytes: number, withDigest: boolean) => {
+        if (withDigest) verified.add(n);
+        else verified.delete(n);
         if (counted.has(n)) return;
         counted.add(n);
         confirmedBytes += bytes;
@@ -333,17 +345,17 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
       let missing: number[] = [];
       for (let n = 1; n <= partCount; n++) if (!received.has(n)) missing.push(n);
       // Parts carry a Content-Digest when asked, and always once the file's SHA-256 did not match.
-      let withDigest = context.checksum;
+      let checksum = context.checksum;
       for (let round = 1; ; round++) {
         const order = missing;
         const urls = direct ? new PresignedUrls(context, remote.url, () => order) : undefined;
         await runPool(
           missing,
-          (n, signal) => putPart(context, remote.url, n, partSize, withDigest, confirm, signal, urls),
+          (n, signal) => putPart(context, remote.url, n, partSize, checksum, confirm, signal, urls),
           { concurrency: context.concurrency, signal: context.signal },
         );
         context.setPhase('completing');
-        const outcome = await complete(context, remote.url);
+        const outcome = await complete(context, remote.url, verified.size === partCount);
         if ('file' in outcome) return result(context, outcome.file, remote.url, false);
         if ('mismatch' in outcome) {
           missing = await partsThatDiffer(context, remote.url, size, partSize);
@@ -353,7 +365,7 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
                 "the server's SHA-256 of the file differs from the source's, yet every part matches: the source changed while it was sent",
             });
           }
-          withDigest = true;
+          checksum = true;
         }
         if (round >= MAX_COMPLETE_ROUNDS) {
           throw new ClientError('ERR_PROTOCOL', {

@@ -67,9 +67,10 @@ export interface TransportContext {
   rateLimiter: RateLimiter | undefined;
   /**
    * tus: send `Upload-Checksum: sha256` per chunk when the server advertises it. Parts: send a
-   * `Content-Digest` with every part (otherwise only with parts re-sent after a mismatch).
+   * `Content-Digest` with every part (`true`), with the parts sent before the file's SHA-256 is
+   * ready (`until-sha256`), or only with parts re-sent after a mismatch (`false`).
    */
-  checksum: boolean;
+  checksum: boolean | 'until-sha256';
   /** tus: send the first chunk with the creation request when the server advertises it. */
   creationWithUpload: boolean;
   /** Aborts on pause, cancel and the caller's signal. */

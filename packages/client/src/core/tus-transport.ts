@@ -147,17 +147,30 @@ export function createTusTransport(): Transport {
         Object.assign(headers, await checksumHeader(context, body));
       }
 
+      // A creation request with bytes, once sent, runs to its answer even when the upload is paused
+      // or cancelled meanwhile: the server creates the upload as the request arrives, and only the
+      // answer says where, so that the upload can be continued or deleted instead of left behind.
+      const toTheAnswer = new AbortController().signal;
       const budget = new RetryBudget(context.policy, context.random);
       const response = await withRetry(
         'create',
         async () => {
+          if (context.signal.aborted) throw context.signal.reason;
           const flight = body === undefined ? undefined : context.progress.startFlight();
           try {
             const answer = await send(context, {
               method: 'POST',
               url: context.endpoint,
               headers,
-              ...(body === undefined ? {} : { body, onSent: (bytes: number) => flight?.sent(bytes) }),
+              ...(body === undefined
+                ? {}
+                : {
+                    body,
+                    signal: toTheAnswer,
+                    onSent: (bytes: number) => {
+                      if (!context.signal.aborted) flight?.sent(bytes);
+                    },
+                  }),
             });
             if (!isSuccess(answer)) throw responseError(answer, 'create');
             return answer;

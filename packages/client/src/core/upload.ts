@@ -83,9 +83,11 @@ export interface UploadOptions {
   requestTimeoutMs?: number;
   /**
    * A SHA-256 with every request body. tus: `Upload-Checksum: sha256` per chunk when the server
-   * advertises it; default true. Parts: `Content-Digest` per part; default false, because the whole
-   * file's SHA-256 is verified at `complete`, and when that does not match the parts are compared
-   * with the server's digests and the differing ones sent again, with a digest.
+   * advertises it; default true. Parts: `Content-Digest` per part. By default only the parts sent
+   * before the file's SHA-256 is ready carry one: the server verifies the rest through the file's
+   * SHA-256 at `complete`, and when every part carried a digest `complete` does not wait for the
+   * fingerprint. `false`: no digest until the server refuses the file's SHA-256 (then the parts are
+   * compared with the server's digests and the differing ones sent again, with a digest).
    */
   checksum?: boolean;
   /** tus: the first chunk goes with the creation request when the server advertises it. Default true. */
@@ -182,6 +184,8 @@ class UploadImpl implements Upload {
   readonly #rateLimiter: RateLimiter | undefined;
   /** Aborts everything, for good (cancel). */
   readonly #life = new AbortController();
+  /** Stops the fingerprint: on cancel, and when the upload finished without needing it. */
+  readonly #hashing = new AbortController();
   #source: UploadSource | undefined;
   /** The one opening of the source; a run started while an earlier one still opens it shares it. */
   #opening: Promise<UploadSource> | undefined;
@@ -191,6 +195,12 @@ class UploadImpl implements Upload {
   #remote: RemoteUpload | undefined;
   #sha256: Promise<string> | undefined;
   #sha256Value: string | undefined;
+  /**
+   * The run's creation (or lookup) of the upload. A tus creation request carrying bytes runs to its
+   * answer even after a pause or cancel; `cancel()` and the next run wait for it, so the upload it
+   * made is deleted or continued, not left behind.
+   */
+  #creating: Promise<void> | undefined;
   /** Saving the resume entry of an upload created before its fingerprint was ready. */
   #recording: Promise<void> | undefined;
   #run: AbortController | undefined;
@@ -319,10 +329,12 @@ class UploadImpl implements Upload {
     this.#stopWatching();
     this.#run?.abort(CANCEL);
     this.#life.abort(CANCEL);
+    this.#hashing.abort(CANCEL);
     this.#progress?.dispose();
     this.#result.reject(new ClientError('ERR_CANCELLED'));
-    const remote = this.#remote;
     try {
+      await this.#creating?.catch(() => {});
+      const remote = this.#remote;
       if (remote !== undefined && this.#source !== undefined) {
         // A fresh signal: the upload's own signals are aborted by now.
         await this.#transport.terminate(this.#context(new AbortController().signal), remote);
@@ -377,10 +389,13 @@ class UploadImpl implements Upload {
     if (this.#remote === undefined) this.#enter('creating', signal);
     const source = await this.#open();
     if (this.#protocol === 'parts' && source.size === undefined) throw new ClientError('ERR_SIZE_REQUIRED');
+    // A creation still waiting for its answer from a paused run: its upload is the one to continue.
+    await this.#creating?.catch(() => {});
     for (let restarts = 0; ; restarts++) {
       if (this.#remote === undefined) {
         this.#enter('creating', signal);
-        await this.#createOrFind(signal);
+        this.#creating = this.#createOrFind(signal);
+        await this.#creating;
       }
       const remote = this.#remote as RemoteUpload;
       if (remote.finished !== undefined) {
@@ -390,9 +405,12 @@ class UploadImpl implements Upload {
       this.#enter('uploading', signal);
       try {
         const result = await this.#transport.send(this.#context(signal), remote);
-        // Small uploads may finish before the fingerprint; the result always carries it.
+        // Small uploads may finish before the fingerprint; the result always carries it. A parts
+        // upload whose every part the server verified reports the server's SHA-256 instead.
         result.sha256 ??= (await this.#sha256) ?? source.streamedSha256;
         if (source.size !== undefined) this.#progress?.setTotal(source.size);
+        // Finished before its fingerprint: nothing was recorded for resuming, and nothing needs it.
+        if (this.#sha256Value === undefined) this.#hashing.abort(PAUSE);
         await this.#forget();
         return result;
       } catch (error) {
@@ -444,7 +462,7 @@ class UploadImpl implements Upload {
         : {}),
     });
     if (source.size !== undefined) {
-      this.#sha256 = this.#platform.hasher.hashSource(source, this.#life.signal).then((hex) => {
+      this.#sha256 = this.#platform.hasher.hashSource(source, this.#hashing.signal).then((hex) => {
         this.#sha256Value = hex;
         return hex;
       });
@@ -519,7 +537,7 @@ class UploadImpl implements Upload {
     }
     const remote = await this.#transport.create(this.#context(signal));
     this.#remote = remote;
-    if (remote.finished === undefined) this.#events.emit('created', { url: remote.url });
+    if (remote.finished === undefined && !signal.aborted) this.#events.emit('created', { url: remote.url });
     if (remote.finished !== undefined || this.#resumeStore === undefined || this.#sha256 === undefined)
       return;
     if (key !== undefined) {
@@ -587,12 +605,15 @@ class UploadImpl implements Upload {
       stallTimeoutMs: this.#options.stallTimeoutMs ?? 30_000,
       requestTimeoutMs: this.#options.requestTimeoutMs ?? 30_000,
       rateLimiter: this.#rateLimiter,
-      checksum: this.#options.checksum ?? this.#protocol === 'tus',
+      checksum: this.#options.checksum ?? (this.#protocol === 'tus' ? true : 'until-sha256'),
       creationWithUpload: this.#options.creationWithUpload ?? true,
       signal,
       onRetry: (event) => this.#events.emit('retry', event),
       setPhase: (phase) => {
-        if (this.#run?.signal === signal && !signal.aborted) this.#machine.set(phase);
+        if (this.#run?.signal !== signal || signal.aborted) return;
+        // The progress of this moment goes out first (events are throttled): no "completing 0%".
+        if (phase === 'completing') this.#progress?.flush();
+        this.#machine.set(phase);
       },
       sha256: async () => (this.#sha256 === undefined ? this.#source?.streamedSha256 : await this.#sha256),
       sha256IfReady: () => this.#sha256Value ?? this.#source?.streamedSha256,
