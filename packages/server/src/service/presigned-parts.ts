@@ -9,9 +9,9 @@
  * - `complete` checks every recorded part against ListParts again (page by page) before
  *   CompleteMultipartUpload — a part replaced in the bucket since its report is forgotten and
  *   named missing, never completed;
- * - a declared SHA-256 (or `hashUploads`) is verified by reading the finished object back through
- *   node:crypto before the record says finished (the S3 store's `sha256Of`: parallel ranged
- *   GetObject requests feeding one in-order hash, so the read takes a fraction of the upload). On a mismatch the object is deleted, a fresh
+ * - a declared SHA-256 (or `hashUploads`) is verified by reading the finished object back before
+ *   the record says finished (the S3 store's `sha256Of`: parallel ranged GetObject requests
+ *   feeding one in-order hash, memory bounded). On a mismatch the object is deleted, a fresh
  *   multipart upload replaces the consumed one and every part is forgotten: the upload stays
  *   open (and empty), the file never becomes visible.
  *
