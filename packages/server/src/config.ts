@@ -78,6 +78,11 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   /** Log level for the JSON (pino) logs. Default `info`. */
   logLevel: LogLevel;
+  /**
+   * The HMAC secret of upload tokens (HS256, at least 32 bytes). Set: every API request must carry
+   * a valid token, and uploads are isolated per token subject. "" = auth off. Default "".
+   */
+  authSecret: string;
 }
 
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
@@ -111,6 +116,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   maxMetadataBytes: 4096,
   shutdownTimeoutMs: 10_000,
   logLevel: 'info',
+  authSecret: '',
 });
 
 /** Describes every field, for `--help` and docs. Kept next to the defaults so the two stay in step. */
@@ -257,6 +263,14 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'log level of the JSON logs',
   },
+  {
+    key: 'authSecret',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'none (auth off)',
+    description:
+      'HMAC secret of upload tokens (32+ bytes): every request needs a token, uploads are isolated per owner',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -308,6 +322,10 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
     throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
   }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
+  // RFC 7518 §3.2: an HS256 key at least as long as the hash.
+  if (config.authSecret !== '' && Buffer.byteLength(config.authSecret) < 32) {
+    throw new ConfigError('option "authSecret" must be at least 32 bytes (e.g. `openssl rand -base64 32`)');
+  }
   if (config.s3OrphanSweepIntervalSeconds < 1) {
     throw new ConfigError('option "s3OrphanSweepIntervalSeconds" must be at least 1');
   }

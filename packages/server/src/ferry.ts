@@ -9,6 +9,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { ERRORS } from '@ferry/protocol';
 import pino, { type Logger } from 'pino';
+import { createAuthorizer } from './auth/authorizer.ts';
+import { mintUploadToken, type UploadTokenOptions } from './auth/upload-token.ts';
 import { ConfigError, normalizeConfig, type ServerConfig } from './config.ts';
 import { createFetchHandler, type FetchHandler } from './http/fetch-handler.ts';
 import { createNodeHandler, type NodeHandler } from './http/node-handler.ts';
@@ -71,6 +73,13 @@ export interface Ferry {
   listen(options: { host: string; port: number }): Promise<{ url: string; port: number; server: Server }>;
   /** Removes expired uploads now (the server also does it every `sweepIntervalSeconds`). */
   sweep(): Promise<number>;
+  /** True when the server has an `authSecret`: every API request needs an upload token. */
+  readonly authRequired: boolean;
+  /**
+   * Mints an upload token signed with this server's `authSecret` (see `mintUploadToken`); throws
+   * `ConfigError` when the server has none.
+   */
+  mintToken(claims: Omit<UploadTokenOptions, 'secret' | 'now'>): Promise<string>;
   /**
    * Graceful shutdown: stop accepting, ask in-flight bodies to stop and store what they received,
    * wait for their responses (at most `shutdownTimeoutMs`), then close the stores.
@@ -158,6 +167,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       if (inFlight === 0) drained?.();
     },
   };
+  const authRequired = config.authSecret !== '';
   const router = createRouter({
     config,
     service,
@@ -169,6 +179,12 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     metrics,
     logger,
     isReady: () => ready,
+    ...(authRequired
+      ? {
+          authorizer: createAuthorizer({ secret: config.authSecret, ...(now ? { now } : {}) }),
+          ownerOf: async (id: string) => (await meta.get(id))?.namespace,
+        }
+      : {}),
   });
   const handler = createNodeHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
   const fetch = createFetchHandler({ router, metrics, logger, trustProxy: config.trustProxy, tracker });
@@ -226,6 +242,11 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     handler,
     fetch,
     sweep,
+    authRequired,
+    async mintToken(claims) {
+      if (!authRequired) throw new ConfigError('this server has no authSecret to sign upload tokens with');
+      return mintUploadToken({ ...claims, secret: config.authSecret, ...(now ? { now } : {}) });
+    },
     async listen({ host, port }) {
       const server = createServer({
         // Uploads are long: no total-request deadline (Node's default is 5 minutes); idle bodies are

@@ -1,3 +1,11 @@
+export type { Authorizer } from './auth/authorizer.ts';
+export { type Grant, typeAllowed } from './auth/grant.ts';
+export {
+  checkAuthSecret,
+  MIN_SECRET_BYTES,
+  mintUploadToken,
+  type UploadTokenOptions,
+} from './auth/upload-token.ts';
 export * from './config.ts';
 export * from './ferry.ts';
 export { errorResponse, toUploadError } from './http/error-response.ts';

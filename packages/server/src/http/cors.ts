@@ -1,7 +1,8 @@
 /**
  * CORS for browser clients on other origins. The allow list covers every tus request header plus
  * what apps add (Authorization, X-Request-ID); the expose list covers every header a tus client or
- * a download reads — tus-js-client fails without `Location` and `Upload-Offset` exposed.
+ * a download reads — tus-js-client fails without `Location` and `Upload-Offset` exposed — and the
+ * `WWW-Authenticate` challenge of a 401.
  */
 
 export const ALLOWED_METHODS = 'POST, GET, HEAD, PATCH, PUT, DELETE, OPTIONS';
@@ -47,6 +48,7 @@ export const EXPOSED_HEADERS = [
   'ETag',
   'Last-Modified',
   'Repr-Digest',
+  'WWW-Authenticate',
 ].join(', ');
 
 export function createCors(allowedOrigins: readonly string[]) {

@@ -4,6 +4,8 @@
  */
 import { isValidUploadId, TUS_VERSION, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
+import type { Authorizer } from '../auth/authorizer.ts';
+import { checkNamespaceWide, type Grant } from '../auth/grant.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { FeedProtocol } from '../protocols/feed/feed-protocol.ts';
@@ -32,6 +34,13 @@ export interface RouterOptions {
   logger: Logger;
   /** False while starting or shutting down (`/readyz` answers 503). */
   isReady: () => boolean;
+  /**
+   * Verifies the upload token of every API request. None: auth is off, and every upload lives in
+   * the namespace ''.
+   */
+  authorizer?: Authorizer;
+  /** The namespace an upload belongs to, read without a lock (the owner check); needed with `authorizer`. */
+  ownerOf?: (id: string) => Promise<string | undefined>;
 }
 
 export interface Router {
@@ -40,10 +49,44 @@ export interface Router {
   handle(request: HttpRequest): Promise<HttpResponse>;
 }
 
-const NAMESPACE = '';
+/** The namespace of every upload while auth is off. */
+const OPEN_NAMESPACE = '';
+
+/** Longest delay a timer takes (about 24.8 days); a token that lives longer ends no stream. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createRouter(options: RouterOptions): Router {
-  const { config, service, tus, parts, uppy, feed, site, metrics, logger } = options;
+  const { config, service, tus, parts, uppy, feed, site, metrics, logger, authorizer, ownerOf } = options;
+  if (authorizer !== undefined && ownerOf === undefined) {
+    throw new TypeError('createRouter: an authorizer needs ownerOf for the owner check');
+  }
+
+  /** The request's grant; none while auth is off. Runs before any lock is taken or body read. */
+  async function authorize(request: HttpRequest, allowQueryToken = false): Promise<Grant | undefined> {
+    return authorizer?.authorize(request, { allowQueryToken });
+  }
+
+  const namespaceOf = (grant: Grant | undefined) => grant?.subject ?? OPEN_NAMESPACE;
+
+  /**
+   * Another owner's upload, or one outside a single-upload token's reach, answers 404 — the same as
+   * an id that does not exist, so ids cannot be probed. Checked on the record read without a lock,
+   * so a stranger's request never asks the owner's writer to yield.
+   */
+  async function reach(grant: Grant | undefined, id: string): Promise<void> {
+    if (grant === undefined) return;
+    if (grant.uploadId !== undefined && grant.uploadId !== id) throw new UploadError('ERR_NOT_FOUND');
+    if ((await ownerOf?.(id)) !== grant.subject) throw new UploadError('ERR_NOT_FOUND');
+  }
+
+  /** An event stream ends when its token expires; the client reconnects with a fresh one. */
+  function untilExpiry(request: HttpRequest, grant: Grant | undefined): HttpRequest {
+    if (grant === undefined) return request;
+    const left = grant.expiresAt - Date.now();
+    if (left > MAX_TIMER_MS) return request;
+    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(Math.max(0, left))]);
+    return Object.create(request, { signal: { value: signal } }) as HttpRequest;
+  }
   const basePath = config.basePath;
   const bareBase = basePath.slice(0, -1);
   const partsPath = config.partsPath;
@@ -56,38 +99,45 @@ export function createRouter(options: RouterOptions): Router {
   async function routeParts(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
     const notAllowed = (allow: string) => new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow } });
+    const grant = await authorize(request);
+    const namespace = namespaceOf(grant);
     if (path === partsPath || path === bareParts) {
-      if (method === 'POST') return parts.create(request, NAMESPACE);
-      if (method === 'GET' || method === 'HEAD') return feed.list(request, NAMESPACE);
+      if (method === 'POST') return parts.create(request, namespace, grant);
+      if (method === 'GET' || method === 'HEAD') {
+        checkNamespaceWide(grant);
+        return feed.list(request, namespace);
+      }
       throw notAllowed('GET, HEAD, POST');
     }
     const segments = path.slice(partsPath.length).split('/');
     const id = segments[0] ?? '';
     // Upload ids have at least 16 characters, so `events` never names an upload.
     if (segments.length === 1 && id === 'events') {
-      if (method === 'GET') return feed.events(request, NAMESPACE);
-      throw notAllowed('GET');
+      if (method !== 'GET') throw notAllowed('GET');
+      checkNamespaceWide(grant);
+      return feed.events(untilExpiry(request, grant), namespace);
     }
     if (!isValidUploadId(id)) throw new UploadError('ERR_INVALID_ID');
+    await reach(grant, id);
     if (segments.length === 1) {
-      if (method === 'GET' || method === 'HEAD') return parts.status(request, id, NAMESPACE);
-      if (method === 'DELETE') return parts.terminate(request, id, NAMESPACE);
+      if (method === 'GET' || method === 'HEAD') return parts.status(request, id, namespace);
+      if (method === 'DELETE') return parts.terminate(request, id, namespace);
       throw notAllowed('GET, HEAD, DELETE');
     }
     if (segments.length === 3 && segments[1] === 'parts') {
-      if (method === 'PUT') return parts.putPart(request, id, segments[2] ?? '', NAMESPACE);
+      if (method === 'PUT') return parts.putPart(request, id, segments[2] ?? '', namespace);
       throw notAllowed('PUT');
     }
     if (segments.length === 2 && segments[1] === 'complete') {
-      if (method === 'POST') return parts.complete(request, id, NAMESPACE);
+      if (method === 'POST') return parts.complete(request, id, namespace);
       throw notAllowed('POST');
     }
     if (segments.length === 2 && segments[1] === 'events') {
-      if (method === 'GET') return parts.events(request, id, NAMESPACE);
+      if (method === 'GET') return parts.events(untilExpiry(request, grant), id, namespace);
       throw notAllowed('GET');
     }
     if (segments.length === 2 && segments[1] === 'presign') {
-      if (method === 'POST') return parts.presign(request, id, NAMESPACE);
+      if (method === 'POST') return parts.presign(request, id, namespace);
       throw notAllowed('POST');
     }
     throw new UploadError('ERR_NOT_FOUND');
@@ -111,27 +161,34 @@ export function createRouter(options: RouterOptions): Router {
   async function route(request: HttpRequest): Promise<HttpResponse> {
     const { path, method } = request;
     if (path.startsWith(partsPath) || path === bareParts) return routeParts(request);
-    if (uppy !== undefined && path.startsWith(UPPY_S3_PATH)) return uppy.handle(request, NAMESPACE);
+    if (uppy !== undefined && path.startsWith(UPPY_S3_PATH)) {
+      const grant = await authorize(request);
+      return uppy.handle(request, namespaceOf(grant), grant);
+    }
     if (path === basePath || path === bareBase) {
-      if (method === 'POST') return tus.create(request, NAMESPACE);
+      const grant = await authorize(request);
+      if (method === 'POST') return tus.create(request, namespaceOf(grant), grant);
       if (method === 'OPTIONS') return tus.options();
       throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST, OPTIONS' } });
     }
     if (path.startsWith(basePath)) {
+      // tus clients always send Tus-Resumable; a GET or plain HEAD is a download, which alone may
+      // carry its token in the query string (a link a browser follows).
+      const download =
+        method === 'GET' || (method === 'HEAD' && request.header('tus-resumable') === undefined);
+      const grant = await authorize(request, download);
+      const namespace = namespaceOf(grant);
       const id = path.slice(basePath.length);
       if (!isValidUploadId(id)) throw new UploadError('ERR_INVALID_ID');
+      if (method !== 'OPTIONS') await reach(grant, id);
+      if (download) return serveDownload(service, request, id, namespace);
       switch (method) {
         case 'HEAD':
-          // tus clients always send Tus-Resumable; a plain HEAD is a download probe.
-          return request.header('tus-resumable') !== undefined
-            ? tus.head(request, id, NAMESPACE)
-            : serveDownload(service, request, id, NAMESPACE);
-        case 'GET':
-          return serveDownload(service, request, id, NAMESPACE);
+          return tus.head(request, id, namespace);
         case 'PATCH':
-          return tus.patch(request, id, NAMESPACE);
+          return tus.patch(request, id, namespace, grant);
         case 'DELETE':
-          return tus.terminate(request, id, NAMESPACE);
+          return tus.terminate(request, id, namespace);
         case 'OPTIONS':
           return tus.options();
         default:

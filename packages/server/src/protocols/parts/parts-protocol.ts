@@ -29,6 +29,7 @@ import {
   UploadError,
   type UploadEvent,
 } from '@ferry/protocol';
+import { checkCreate, type Grant } from '../../auth/grant.ts';
 import type { ServerConfig } from '../../config.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
@@ -48,7 +49,8 @@ import {
 import { PART_REPORT_TYPE, readPresignRequest, readReport } from './presign-body.ts';
 
 export interface PartsProtocol {
-  create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
+  /** `grant`: the request's upload token, whose size and type limits the new upload must meet. */
+  create(request: HttpRequest, namespace: string, grant?: Grant): Promise<HttpResponse>;
   status(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
   putPart(request: HttpRequest, id: string, part: string, namespace: string): Promise<HttpResponse>;
   presign(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
@@ -130,7 +132,7 @@ export function createPartsProtocol(
   }
 
   return {
-    async create(request, namespace) {
+    async create(request, namespace, grant) {
       const body = await readJsonObject(request);
       onlyFields(body, ['size', 'name', 'type', 'metadata', 'partSize', 'sha256']);
       const size = nonNegativeInteger(body, 'size', true) as number;
@@ -140,6 +142,7 @@ export function createPartsProtocol(
       const type = optionalString(body, 'type', 255);
       if (name !== undefined) metadata[NAME_KEY] = name;
       if (type !== undefined) metadata[TYPE_KEY] = type;
+      checkCreate(grant, { size, metadata });
       const sha256 = optionalSha256(body, 'sha256');
       const { record, deduplicated } = await service.create({
         namespace,

@@ -19,6 +19,7 @@
  * out bucket credentials. Both answer 405 with the reason.
  */
 import { UploadError } from '@ferry/protocol';
+import { checkCreate, type Grant } from '../../auth/grant.ts';
 import type { ServerConfig } from '../../config.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartsService } from '../../service/parts-service.ts';
@@ -33,7 +34,11 @@ export const UPPY_S3_PATH = '/s3/';
 const MAX_COMPLETE_BYTES = 1024 * 1024;
 
 export interface UppyS3Routes {
-  handle(request: HttpRequest, namespace: string): Promise<HttpResponse>;
+  /**
+   * `grant`: the request's upload token. Its type limits apply at creation; its `maxSize` at
+   * completion, where the size is first known (a larger object is removed).
+   */
+  handle(request: HttpRequest, namespace: string, grant?: Grant): Promise<HttpResponse>;
 }
 
 export function createUppyS3Routes(
@@ -43,7 +48,7 @@ export function createUppyS3Routes(
 ): UppyS3Routes {
   const fileUrl = (request: HttpRequest, id: string) => `${request.origin}${config.basePath}${id}`;
 
-  async function create(request: HttpRequest, namespace: string): Promise<HttpResponse> {
+  async function create(request: HttpRequest, namespace: string, grant?: Grant): Promise<HttpResponse> {
     const body = await readJsonObject(request);
     const filename = body['filename'];
     if (typeof filename !== 'string' || filename === '' || filename.length > 1024) {
@@ -56,6 +61,7 @@ export function createUppyS3Routes(
     const metadata = uppyMetadata(body['metadata'], config.maxMetadataBytes);
     metadata[NAME_KEY] = filename;
     if (typeof type === 'string' && type !== '') metadata[TYPE_KEY] = type;
+    checkCreate(grant, { size: null, metadata });
     const record = await presigned.createOpen({ namespace, metadata });
     // `uploadId` is S3's; openUpload checks it against the record on every later call.
     const uploadId = presigned.uploadIdOf(record.storageKey);
@@ -63,7 +69,7 @@ export function createUppyS3Routes(
   }
 
   return {
-    async handle(request, namespace) {
+    async handle(request, namespace, grant) {
       if (!presigned.available) {
         throw new UploadError('ERR_METHOD_NOT_ALLOWED', {
           message: "Uppy's S3 signing routes need S3 storage",
@@ -83,12 +89,14 @@ export function createUppyS3Routes(
       }
       if (segments[0] !== 'multipart') throw new UploadError('ERR_NOT_FOUND');
       if (segments.length === 1) {
-        if (method === 'POST') return create(request, namespace);
+        if (method === 'POST') return create(request, namespace, grant);
         throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST' } });
       }
       const uploadId = segments[1] ?? '';
       const key = query.get('key') ?? '';
       if (uploadId === '' || key === '') throw invalid('key', 'and the uploadId are required');
+      // Every route below reads the record (owner and S3 upload id) before it takes a lock.
+      if (grant?.uploadId !== undefined && grant.uploadId !== key) throw new UploadError('ERR_NOT_FOUND');
       if (segments.length === 2) {
         if (method === 'GET') {
           const record = await presigned.openUpload(namespace, key, uploadId);
@@ -108,6 +116,7 @@ export function createUppyS3Routes(
       if (segments.length === 3 && segments[2] === 'complete') {
         if (method !== 'POST')
           throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST' } });
+        await presigned.openUpload(namespace, key, uploadId);
         const body = await readJsonObject(request, 'application/json', MAX_COMPLETE_BYTES);
         const given = completedParts(body['parts']);
         const record = await presigned.completeOpen(key, {
@@ -116,6 +125,11 @@ export function createUppyS3Routes(
           parts: given,
           signal: request.signal,
         });
+        if (grant?.maxSize !== undefined && (record.size ?? 0) > grant.maxSize) {
+          // Uppy never declares a size: the object is measured once S3 has assembled it.
+          await parts.terminate(key, namespace, request.signal);
+          throw new UploadError('ERR_TOKEN_MAX_SIZE', { details: { maxSize: grant.maxSize } });
+        }
         return json(200, { location: fileUrl(request, record.id), key: record.id, bucket: presigned.bucket });
       }
       if (segments.length === 3 && segments[2] === 'batch') {

@@ -16,6 +16,7 @@ import {
   UploadError,
 } from '@ferry/protocol';
 import type { Logger } from 'pino';
+import { checkCreate, checkSize, type Grant } from '../../auth/grant.ts';
 import { toUploadError } from '../../http/error-response.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { UploadRecord } from '../../meta/meta-store.ts';
@@ -23,9 +24,11 @@ import type { AppendInput, UploadService } from '../../service/upload-service.ts
 
 export interface TusProtocol {
   options(): HttpResponse;
-  create(request: HttpRequest, namespace: string): Promise<HttpResponse>;
+  /** `grant`: the request's upload token, whose size and type limits the new upload must meet. */
+  create(request: HttpRequest, namespace: string, grant?: Grant): Promise<HttpResponse>;
   head(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
-  patch(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
+  /** `grant`: the token's `maxSize` bounds a deferred length and the bytes sent. */
+  patch(request: HttpRequest, id: string, namespace: string, grant?: Grant): Promise<HttpResponse>;
   terminate(request: HttpRequest, id: string, namespace: string): Promise<HttpResponse>;
 }
 
@@ -105,6 +108,32 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
     return id;
   }
 
+  /**
+   * Bytes sent to an upload of deferred length under a token with `maxSize`: only with a
+   * Content-Length, which must keep the upload within the limit (a body of unknown length could
+   * run past it before anyone counted).
+   */
+  function checkDeferredBytes(grant: Grant | undefined, offset: number, length: number | undefined): void {
+    if (grant?.maxSize === undefined) return;
+    if (length === undefined) {
+      throw new UploadError('ERR_CONTENT_LENGTH_REQUIRED', {
+        message:
+          'an upload of deferred length under a token with maxSize needs a Content-Length on each PATCH',
+      });
+    }
+    checkSize(grant, offset + length);
+  }
+
+  /** The size a final upload would have; partials that cannot be read are left to `create` to refuse. */
+  async function concatenatedSize(partIds: readonly string[], namespace: string): Promise<number> {
+    let total = 0;
+    for (const partId of partIds) {
+      const part = await service.get(partId, namespace).catch(() => undefined);
+      total += part?.size ?? 0;
+    }
+    return total;
+  }
+
   function appendInput(request: HttpRequest, namespace: string, offset: number): AppendInput {
     const input: AppendInput = { namespace, offset, body: request.body, signal: request.signal };
     const checksum = parseChecksum(request.header('upload-checksum'));
@@ -129,7 +158,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
       return { status: 204, headers, body: null };
     },
 
-    async create(request, namespace) {
+    async create(request, namespace, grant) {
       checkVersion(request);
       const concat = parseConcat(request.header('upload-concat'));
       const metadata = parseMetadata(request.header('upload-metadata'), config.maxMetadataBytes);
@@ -143,6 +172,8 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
           });
         }
         const partIds = concat.urls.map((url) => partialIdFromUrl(request, url));
+        checkCreate(grant, { size: null, metadata });
+        if (grant?.maxSize !== undefined) checkSize(grant, await concatenatedSize(partIds, namespace));
         const record = await service.create({
           namespace,
           size: null,
@@ -171,6 +202,8 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
       if (firstChunk?.contentLength !== undefined && size !== null && firstChunk.contentLength > size) {
         throw new UploadError('ERR_EXCEEDS_LENGTH', { details: { size } });
       }
+      checkCreate(grant, { size, metadata });
+      if (size === null && firstChunk !== undefined) checkDeferredBytes(grant, 0, firstChunk.contentLength);
       let record = await service.create({
         namespace,
         size,
@@ -220,7 +253,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
       return { status: 200, headers, body: null };
     },
 
-    async patch(request, id, namespace) {
+    async patch(request, id, namespace, grant) {
       checkVersion(request);
       const type = (request.header('content-type') ?? '').split(';')[0]?.trim();
       if (type !== TUS_CONTENT_TYPE) throw new UploadError('ERR_INVALID_CONTENT_TYPE');
@@ -230,6 +263,13 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
       const input = appendInput(request, namespace, offset);
       const declared = parseNonNegativeInteger(request.header('upload-length'), 'ERR_INVALID_LENGTH');
       if (declared !== undefined) input.declaredSize = declared;
+      if (grant?.maxSize !== undefined) {
+        if (declared !== undefined) checkSize(grant, declared);
+        // An upload of known size was checked at creation; a deferred one is bounded by the bytes sent.
+        if (input.contentLength !== undefined) checkSize(grant, offset + input.contentLength);
+        else if ((await service.get(id, namespace)).size === null)
+          checkDeferredBytes(grant, offset, undefined);
+      }
       const record = await service.append(id, input);
       return {
         status: 204,
