@@ -6,6 +6,7 @@ import { runServe, type ServeIo } from './serve.ts';
 import { parseServeArgs } from './serve-args.ts';
 import { type Environment, resolveServeSettings } from './serve-settings.ts';
 import { closest } from './suggest.ts';
+import { runToken, tokenHelp } from './token-command.ts';
 import { runUpload, uploadHelp } from './upload-command.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -18,6 +19,7 @@ const COMMAND_HELP: Record<string, () => string> = {
   serve: serveHelp,
   upload: uploadHelp,
   download: downloadHelp,
+  token: tokenHelp,
 };
 
 /**
@@ -55,6 +57,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         return await withStopSignal((signal) => runUpload(rest, { ...io, signal }));
       case 'download':
         return await withStopSignal((signal) => runDownload(rest, { ...io, signal }));
+      case 'token':
+        return await runToken(rest, io);
       default:
         throw unknownCommand(command);
     }

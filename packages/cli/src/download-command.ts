@@ -7,6 +7,7 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeError } from '@ferry/client';
 import { downloadFile } from '@ferry/client/node';
+import { authorization } from './bearer.ts';
 import { createProgressWriter, outputModeOf } from './progress-line.ts';
 import type { ServeIo } from './serve.ts';
 import { parseQuantity, UnitError } from './units.ts';
@@ -14,6 +15,8 @@ import { UsageError } from './usage-error.ts';
 
 export interface CommandIo extends ServeIo {
   readonly cwd: string;
+  /** The environment (`FERRY_TOKEN`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Aborted on SIGINT/SIGTERM. */
   readonly signal?: AbortSignal;
 }
@@ -32,6 +35,7 @@ export function downloadHelp(): string {
     '      --chunk-size <size>    bytes per request, e.g. 8MiB (default 8MiB)',
     '      --limit-rate <size>    at most this many bytes per second, e.g. 10MB (default: no limit)',
     '      --json                 one JSON object per line instead of a progress bar',
+    '      --token <token>        upload token, sent as Authorization: Bearer (default: FERRY_TOKEN)',
     '  -h, --help                 show this help',
     '',
     'Exit status: 0 done, 1 failed (the message says why), 2 bad command line.',
@@ -89,6 +93,7 @@ export async function runDownload(argv: readonly string[], io: CommandIo): Promi
       ...(chunkSize === undefined ? {} : { chunkSize }),
       ...(limitRate === undefined ? {} : { limitRate }),
       ...(io.signal === undefined ? {} : { signal: io.signal }),
+      ...authorization(values.token, io.env),
       progressIntervalMs: 200,
       onProgress: (event) => {
         progress.update([{ label, done: event.bytesDone, total: event.totalBytes, speed: event.speed }]);
@@ -147,6 +152,7 @@ function parse(argv: readonly string[]) {
       'chunk-size': { type: 'string' },
       'limit-rate': { type: 'string' },
       json: { type: 'boolean' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

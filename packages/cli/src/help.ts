@@ -16,6 +16,10 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string }> = [
     name: 'download',
     summary: 'download a file in parallel ranges, resumable, verified by SHA-256',
   },
+  {
+    name: 'token',
+    summary: 'mint an upload token for a server started with --auth-secret (prints only the token)',
+  },
 ];
 
 export function version(): string {

@@ -2,7 +2,8 @@
  * `ferry serve`: builds the server from the resolved settings, listens, prints the one ready line
  * and shuts down gracefully on SIGTERM / SIGINT.
  */
-import { createFerry } from '@ferry/server';
+import { isIP } from 'node:net';
+import { createFerry, type Ferry } from '@ferry/server';
 import type { ServeSettings } from './serve-settings.ts';
 
 export interface ServeIo {
@@ -64,6 +65,7 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
       }
       const url = httpUrl(settings.host, port);
       ferry.logger.info({ url }, 'listening');
+      announceAccess(ferry, settings.host);
       if (!stopping) io.stdout.write(`Ferry listening on ${url}\n`);
     }
     const signal = await stop;
@@ -78,6 +80,34 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
   } finally {
     clearTimeout(watchdog);
     for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare === '::1') return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return bare.startsWith('::ffff:127.');
+}
+
+/**
+ * Says at start who may use the server: with a secret, token holders; without one, anyone who can
+ * reach the address — fine on loopback (the default), loudly warned about anywhere else.
+ */
+function announceAccess(ferry: Ferry, host: string): void {
+  if (ferry.authRequired) {
+    ferry.logger.info('upload tokens required: every API request needs Authorization: Bearer <token>');
+  } else if (isLoopbackHost(host)) {
+    ferry.logger.info(
+      { host },
+      'auth is off (no --auth-secret): the API is open to anyone on this machine, and listens on a local address only',
+    );
+  } else {
+    ferry.logger.warn(
+      { host },
+      'AUTH IS OFF on a non-local address: anyone who can reach it can upload, list, read and delete files. Set --auth-secret (FERRY_AUTH_SECRET), or listen on 127.0.0.1 behind a proxy that authenticates',
+    );
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type Protocol,
   type UploadResult,
 } from '@ferry/client';
+import { authorization } from './bearer.ts';
 import type { CommandIo } from './download-command.ts';
 import { createProgressWriter, outputModeOf, type ProgressSample } from './progress-line.ts';
 import { parseQuantity, UnitError } from './units.ts';
@@ -34,6 +35,7 @@ export function uploadHelp(): string {
     '      --chunk-size <size>    bytes per tus request, e.g. 16MiB (default: adaptive)',
     '      --limit-rate <size>    at most this many bytes per second in all, e.g. 10MB (default: no limit)',
     '      --json                 one JSON object per line instead of progress bars',
+    '      --token <token>        upload token, sent as Authorization: Bearer (default: FERRY_TOKEN)',
     '  -h, --help                 show this help',
     '',
     'Exit status: 0 all uploaded, 1 a file failed (the message says why), 2 bad command line,',
@@ -104,6 +106,7 @@ export async function runUpload(argv: readonly string[], io: CommandIo): Promise
       ...(chunkSize === undefined ? {} : { chunkSize }),
       ...(limiter === undefined ? {} : { limitRate: limiter }),
       ...(io.signal === undefined ? {} : { signal: io.signal }),
+      ...authorization(values.token, io.env),
       progressIntervalMs: 200,
     });
     let lastJson = 0;
@@ -183,6 +186,7 @@ function parse(argv: readonly string[]) {
       'chunk-size': { type: 'string' },
       'limit-rate': { type: 'string' },
       json: { type: 'boolean' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -322,10 +322,6 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
     throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
   }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
-  // RFC 7518 §3.2: an HS256 key at least as long as the hash.
-  if (config.authSecret !== '' && Buffer.byteLength(config.authSecret) < 32) {
-    throw new ConfigError('option "authSecret" must be at least 32 bytes (e.g. `openssl rand -base64 32`)');
-  }
   if (config.s3OrphanSweepIntervalSeconds < 1) {
     throw new ConfigError('option "s3OrphanSweepIntervalSeconds" must be at least 1');
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ERRORS } from '@ferry/protocol';
 import pino, { type Logger } from 'pino';
 import { createAuthorizer } from './auth/authorizer.ts';
-import { mintUploadToken, type UploadTokenOptions } from './auth/upload-token.ts';
+import { checkAuthSecret, mintUploadToken, type UploadTokenOptions } from './auth/upload-token.ts';
 import { ConfigError, normalizeConfig, type ServerConfig } from './config.ts';
 import { createFetchHandler, type FetchHandler } from './http/fetch-handler.ts';
 import { createNodeHandler, type NodeHandler } from './http/node-handler.ts';
@@ -90,6 +90,8 @@ export interface Ferry {
 export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   const { dataStore, metaStore, locker, logger: givenLogger, now, webDir, ...settings } = options;
   const config = normalizeConfig(settings);
+  // Before any store is opened: a short secret is a configuration error, not a half-started server.
+  if (config.authSecret !== '') checkAuthSecret(config.authSecret);
   const logger =
     givenLogger ??
     pino(

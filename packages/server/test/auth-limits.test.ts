@@ -118,13 +118,14 @@ describe('token limits', () => {
     assert.equal((await withType({ filetype: 'image/png' })).status, 201);
     assert.equal((await withType({ filetype: 'IMAGE/JPEG; q=1' })).status, 201);
     assert.equal((await withType({ filetype: 'application/pdf' })).status, 201);
-    for (const type of [
+    const refused: Array<Record<string, string>> = [
       { filetype: 'text/html' },
       { filetype: 'application/pdfx' },
       {},
       { filetype: 'image/png', type: 'text/html' },
       { type: 'image' },
-    ]) {
+    ];
+    for (const type of refused) {
       const reply = await withType(type);
       assert.equal(reply.status, 403, JSON.stringify(type));
       assert.equal(reply.code, 'ERR_TYPE_NOT_ALLOWED', JSON.stringify(type));
