@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mintUploadToken } from '../src/auth/upload-token.ts';
+import { createTokenVerifier, mintUploadToken } from '../src/auth/upload-token.ts';
 import {
   bearer,
   claims,
@@ -268,6 +268,33 @@ describe('upload tokens', () => {
     assert.equal(part.status, 200, part.body.toString());
     const done = await jsonAs(`${server.url}/uploads/${id}/complete`, alice, 'POST', {});
     assert.equal(done.status, 200, done.body.toString());
+  });
+});
+
+describe('the token verifier', () => {
+  it('refuses a token it verified before once the token has expired (the cache re-checks expiry)', async () => {
+    let clock = Date.now();
+    const verifier = createTokenVerifier({ secret: SECRET, now: () => clock });
+    const token = await mintUploadToken({
+      secret: SECRET,
+      subject: 'alice',
+      ttlSeconds: 60,
+      now: () => clock,
+    });
+    const grant = await verifier.verify(token);
+    assert.equal(grant.subject, 'alice');
+    assert.equal(await verifier.verify(token), grant);
+    clock += 61_000;
+    await assert.rejects(verifier.verify(token), { code: 'ERR_TOKEN_EXPIRED' });
+    await assert.rejects(verifier.verify(token), { code: 'ERR_TOKEN_EXPIRED' });
+  });
+
+  it('refuses a short secret when minting or verifying', async () => {
+    await assert.rejects(
+      mintUploadToken({ secret: 'short', subject: 'a', ttlSeconds: 1 }),
+      /at least 32 bytes/,
+    );
+    assert.throws(() => createTokenVerifier({ secret: 'x'.repeat(31) }), /at least 32 bytes/);
   });
 });
 
