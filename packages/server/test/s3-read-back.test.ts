@@ -6,7 +6,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { type RangeFetcher, readInOrder, sha256InOrder } from '../src/stores/s3/s3-read-back.ts';
+import {
+  RangeBuffers,
+  type RangeFetcher,
+  readInOrder,
+  sha256InOrder,
+} from '../src/stores/s3/s3-read-back.ts';
 
 const KiB = 1024;
 
@@ -117,5 +122,17 @@ describe('readInOrder', () => {
       readInOrder(reversed(source).fetchRange, { start: 0, end: 1 }, { rangeBytes: 10 }).next(),
       /rangeBytes must be at least 65536/,
     );
+  });
+});
+
+describe('RangeBuffers', () => {
+  it('hands a hashed buffer out again instead of a new one', () => {
+    const buffers = new RangeBuffers(64 * KiB);
+    const first = buffers.take();
+    const second = buffers.take();
+    assert.notEqual(first.buffer, second.buffer);
+    buffers.give(first.subarray(0, 10));
+    assert.equal(buffers.take().buffer, first.buffer, 'the short view gives back its whole buffer');
+    assert.notEqual(buffers.take().buffer, second.buffer, 'one not given back is not handed out');
   });
 });

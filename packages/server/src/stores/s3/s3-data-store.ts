@@ -88,7 +88,12 @@ import {
   partSizeOf,
 } from './s3-part-size.ts';
 import { PartCutter, type UploadedPart } from './s3-parts.ts';
-import { DEFAULT_READ_BACK_IN_FLIGHT, DEFAULT_READ_BACK_RANGE_BYTES, sha256InOrder } from './s3-read-back.ts';
+import {
+  DEFAULT_READ_BACK_IN_FLIGHT,
+  DEFAULT_READ_BACK_RANGE_BYTES,
+  RangeBuffers,
+  sha256InOrder,
+} from './s3-read-back.ts';
 
 export interface S3DataStoreOptions {
   /** The bucket; it must exist. */
@@ -630,6 +635,7 @@ class S3Store implements S3DataStore {
         message: 'S3 storage cannot read back an upload that is not finished',
       });
     }
+    const buffers = new RangeBuffers(Math.max(1, Math.min(this.#readBack.rangeBytes, size)));
     const fetchRange = async (start: number, end: number, abort: AbortSignal): Promise<Uint8Array> => {
       const answer = await this.#send('GetObject', () =>
         this.#client.send(
@@ -641,13 +647,14 @@ class S3Store implements S3DataStore {
           { abortSignal: abort },
         ),
       );
-      // One buffer per range: the hash takes it in one call, and nothing is copied twice.
-      const bytes = Buffer.allocUnsafe(end - start + 1);
+      // One buffer per range, used again once hashed: the hash takes it in one call.
+      const bytes = buffers.take();
+      const length = end - start + 1;
       let at = 0;
       try {
         for await (const chunk of answer.Body as Readable) {
           const piece = chunk as Uint8Array;
-          if (at + piece.byteLength > bytes.byteLength) throw new Error('S3 sent more bytes than asked');
+          if (at + piece.byteLength > length) throw new Error('S3 sent more bytes than asked');
           bytes.set(piece, at);
           at += piece.byteLength;
         }
@@ -661,7 +668,11 @@ class S3Store implements S3DataStore {
       const stored = (await this.#head(parsed.objectKey)).size;
       if (stored !== size) throw new Error(`${finishedKey} holds ${stored} bytes, ${size} expected`);
     }
-    return sha256InOrder(fetchRange, size, { ...this.#readBack, ...(signal ? { signal } : {}) });
+    return sha256InOrder(fetchRange, size, {
+      ...this.#readBack,
+      hashed: (bytes) => buffers.give(bytes),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   // ------------------------------------------------------------------------------------------

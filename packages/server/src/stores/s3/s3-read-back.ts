@@ -81,15 +81,45 @@ export async function* readInOrder(
   }
 }
 
-/** The SHA-256 (hex) of bytes `0..size-1`, read as `readInOrder` does. */
+/**
+ * The SHA-256 (hex) of bytes `0..size-1`, read as `readInOrder` does. `hashed` is told of each range
+ * once the hash has taken it, so its buffer can be used again.
+ */
 export async function sha256InOrder(
   fetchRange: RangeFetcher,
   size: number,
-  options: ReadBackOptions = {},
+  options: ReadBackOptions & { hashed?: (bytes: Uint8Array) => void } = {},
 ): Promise<string> {
   const hash = createHash('sha256');
   for await (const bytes of readInOrder(fetchRange, { start: 0, end: size - 1 }, options)) {
     hash.update(bytes);
+    options.hashed?.(bytes);
   }
   return hash.digest('hex');
+}
+
+/**
+ * Range buffers used again once hashed: a read holds at most `inFlight + 1` of them, instead of
+ * leaving one garbage buffer per range for the collector (which let the process's peak memory
+ * grow with the object's size).
+ */
+export class RangeBuffers {
+  readonly #size: number;
+  readonly #free: ArrayBuffer[] = [];
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  /** A buffer of the range size (contents undefined). */
+  take(): Buffer {
+    const free = this.#free.pop();
+    return free === undefined ? Buffer.allocUnsafeSlow(this.#size) : Buffer.from(free, 0, this.#size);
+  }
+
+  /** Gives back the buffer a view was taken from. */
+  give(view: Uint8Array): void {
+    const buffer = view.buffer;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength === this.#size) this.#free.push(buffer);
+  }
 }
