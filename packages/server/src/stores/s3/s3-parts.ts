@@ -1,7 +1,9 @@
 /**
  * Cuts a stream of chunks into S3 parts and uploads them with bounded concurrency. Memory: the
  * part being filled (< one part) plus at most `concurrency` parts queued or in flight, so about
- * (concurrency + 1) × part size per append; past that the body is paused.
+ * (concurrency + 1) × part size per append; past that the body is paused. A part's buffer is used
+ * again for a later part once its upload has settled, so a long PATCH does not leave one garbage
+ * buffer per part behind it (which made the process's peak memory grow with the upload's size).
  */
 import type { ChunkSink } from '../body-reader.ts';
 import { type PartPlan, partSizeOf } from './s3-part-size.ts';
@@ -36,6 +38,8 @@ export class PartCutter implements ChunkSink {
   #inFlight = 0;
   #uploaded = new Map<number, UploadedPart>();
   #settled: Array<() => void> = [];
+  /** Buffers of uploaded parts, free for the next parts of the same size. */
+  #free: ArrayBuffer[] = [];
 
   constructor(options: PartCutterOptions) {
     this.#options = options;
@@ -63,7 +67,7 @@ export class PartCutter implements ChunkSink {
     for (;;) {
       const size = partSizeOf(this.#options.plan, this.#next);
       if (this.#bytes < size) break;
-      this.#queue.push({ n: this.#next, body: this.#take(size) });
+      this.#queue.push({ n: this.#next, body: this.#take(size, true) });
       this.#next += 1;
     }
     this.#pump();
@@ -77,7 +81,7 @@ export class PartCutter implements ChunkSink {
 
   /** The bytes not yet cut into a part (fewer than one part), taken out of the cutter. */
   takeRest(): Buffer {
-    return this.#take(this.#bytes);
+    return this.#take(this.#bytes, false);
   }
 
   /** Parts uploaded without a gap from the first part, in order. */
@@ -87,25 +91,34 @@ export class PartCutter implements ChunkSink {
     return parts;
   }
 
-  #take(size: number): Buffer {
+  /** The next `size` bytes, copied into one buffer (a free one of that size when `pooled`). */
+  #take(size: number, pooled: boolean): Buffer {
     if (size === 0) return Buffer.alloc(0);
-    const taken: Uint8Array[] = [];
+    const index = pooled ? this.#free.findIndex((buffer) => buffer.byteLength === size) : -1;
+    const target =
+      index >= 0 ? Buffer.from(this.#free.splice(index, 1)[0]!, 0, size) : Buffer.allocUnsafeSlow(size);
     let bytes = 0;
     while (bytes < size) {
       const chunk = this.#chunks[0]!;
       const want = size - bytes;
       if (chunk.byteLength <= want) {
-        taken.push(chunk);
+        target.set(chunk, bytes);
         bytes += chunk.byteLength;
         this.#chunks.shift();
       } else {
-        taken.push(chunk.subarray(0, want));
+        target.set(chunk.subarray(0, want), bytes);
         this.#chunks[0] = chunk.subarray(want);
         bytes += want;
       }
     }
     this.#bytes -= size;
-    return Buffer.concat(taken, size);
+    return target;
+  }
+
+  /** A settled part's buffer: the upload no longer reads it. */
+  #release(body: Buffer): void {
+    const buffer = body.buffer;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength === body.byteLength) this.#free.push(buffer);
   }
 
   #pump(): void {
@@ -115,11 +128,13 @@ export class PartCutter implements ChunkSink {
       this.#options.upload(n, body).then(
         (etag) => {
           this.#uploaded.set(n, { n, size: body.byteLength, etag });
+          this.#release(body);
           this.#done();
         },
         (error: unknown) => {
           this.failure ??= error;
           this.#queue = [];
+          this.#release(body);
           this.#done();
         },
       );
