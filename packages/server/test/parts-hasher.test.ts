@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createMemoryLocker } from '../src/meta/memory-locker.ts';
 import type { PartRecord, UploadRecord } from '../src/meta/meta-store.ts';
+import { sharedDigestThread } from '../src/service/digest-thread.ts';
 import { PartsHasher, type PartsLayout, type PartTap } from '../src/service/parts-hasher.ts';
 import type { DataStore, Downloadable } from '../src/stores/data-store.ts';
 
@@ -40,6 +41,7 @@ function setup(size: number, retainBytes: number, readsInProgress = true) {
     retainBytes,
     lockWaitMs: 1000,
     readsInProgress,
+    digests: sharedDigestThread(),
   });
   const partCount = Math.max(1, Math.ceil(size / PART));
   const layout: PartsLayout = { id: 'u1', storageKey: 'k1', size, partSize: PART, partCount };
@@ -186,6 +188,7 @@ describe('PartsHasher', () => {
       locker: createMemoryLocker(),
       retainBytes: 0,
       lockWaitMs: 1000,
+      digests: sharedDigestThread(),
     });
     const size = 3 * PART;
     const layout: PartsLayout = { id: 'u2', storageKey: 'k2', size, partSize: PART, partCount: 3 };

@@ -20,10 +20,10 @@
  * back. There the budget is not taken from other uploads (that would spoil them all); an upload whose
  * part does not fit, or whose state was lost, gives up its running hash and all its memory at once.
  */
-import { createHash, type Hash } from 'node:crypto';
 import type { Lock, Locker } from '../meta/locker.ts';
 import type { PartRecord, UploadRecord } from '../meta/meta-store.ts';
 import type { DataStore, Downloadable } from '../stores/data-store.ts';
+import type { DigestThread, ThreadDigest } from './digest-thread.ts';
 
 export interface PartsHasherOptions {
   /** Storage to read parts back from; without it, parts that were not kept in memory cannot be hashed. */
@@ -34,6 +34,8 @@ export interface PartsHasherOptions {
   lockWaitMs: number;
   /** False when `reader` cannot read parts of an upload in progress (S3). Default true. */
   readsInProgress?: boolean;
+  /** Where the running hashes are computed (the hashing thread). */
+  digests: DigestThread;
 }
 
 /** The geometry of a parts upload. */
@@ -73,11 +75,11 @@ interface Waiting {
 
 interface Running {
   layout: PartsLayout;
-  hash: Hash;
+  hash: ThreadDigest;
   /** The part to hash next; parts below it are in `hash`. */
   cursor: number;
   /** The hash as it was at the start of the cursor's part, while that part's tap is active. */
-  atPartStart: Hash | undefined;
+  atPartStart: ThreadDigest | undefined;
   /** Each hashed part's own SHA-256, to check at the end that the parts did not change since. */
   hashed: Map<number, string>;
   waiting: Map<number, Waiting>;
@@ -101,6 +103,7 @@ export class PartsHasher {
   readonly #budget: number;
   readonly #lockWaitMs: number;
   readonly #readsInProgress: boolean;
+  readonly #digests: DigestThread;
   readonly #running = new Map<string, Running>();
   #retained = 0;
 
@@ -110,6 +113,7 @@ export class PartsHasher {
     this.#budget = options.retainBytes;
     this.#lockWaitMs = options.lockWaitMs;
     this.#readsInProgress = options.readsInProgress ?? true;
+    this.#digests = options.digests;
   }
 
   /** Bytes of part chunks held in memory right now. */
@@ -163,7 +167,7 @@ export class PartsHasher {
           return null;
         }
       }
-      return state.hash.digest('hex');
+      return (await state.hash.digest()).toString('hex');
     } finally {
       this.forget(record.id);
     }
@@ -179,7 +183,13 @@ export class PartsHasher {
     const state = this.#running.get(id);
     if (state === undefined) return;
     this.#running.delete(id);
+    // Its taps still in use stop adding to the hash, which is freed now.
+    state.lost = true;
     state.readAbort?.abort();
+    // A read in progress still adds to its hash; it is dropped when that read ends.
+    if (state.reading === undefined) state.hash.discard();
+    state.atPartStart?.discard();
+    state.atPartStart = undefined;
     for (const waiting of state.waiting.values()) this.#release(waiting.retained);
     for (const tap of state.taps.values()) this.#drop(tap);
     state.waiting.clear();
@@ -189,7 +199,7 @@ export class PartsHasher {
     if (this.#running.size >= MAX_RUNNING) this.#evictOldest();
     const state: Running = {
       layout,
-      hash: createHash('sha256'),
+      hash: this.#digests.create('sha256'),
       cursor: 1,
       atPartStart: undefined,
       hashed: new Map(),
@@ -265,6 +275,7 @@ export class PartsHasher {
       this.#drop(tap);
       tap.spilled = true;
     }
+    state.atPartStart?.discard();
     state.atPartStart = undefined;
   }
 
@@ -289,9 +300,11 @@ export class PartsHasher {
       const atStart = state.atPartStart;
       state.atPartStart = undefined;
       if (stored) {
+        atStart?.discard();
         state.hashed.set(tap.n, sha256);
         state.cursor = tap.n + 1;
       } else if (atStart !== undefined) {
+        state.hash.discard();
         state.hash = atStart;
       }
     } else if (stored && !state.lost) {
@@ -352,11 +365,13 @@ export class PartsHasher {
           complete = await this.#readPart(state, n, abort.signal);
         } finally {
           if (complete && !abort.signal.aborted) {
+            before.discard();
             state.waiting.delete(n);
             state.hashed.set(n, waiting.sha256);
             state.cursor = n + 1;
             hashed = true;
           } else {
+            state.hash.discard();
             state.hash = before;
           }
         }

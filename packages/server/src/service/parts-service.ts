@@ -31,6 +31,7 @@ import type {
   PartStore,
   StoredPart,
 } from '../stores/data-store.ts';
+import { type DigestThread, sharedDigestThread } from './digest-thread.ts';
 import { PartsHasher, type PartTap } from './parts-hasher.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import type { UploadEvents } from './upload-events.ts';
@@ -51,6 +52,8 @@ export interface PartsServiceOptions {
    * the parts arrive (see parts-hasher.ts). Default 64 MiB; 0 reads every part back instead.
    */
   hashMemoryBytes?: number;
+  /** Where SHA-256 is computed. Default: the process's hashing thread. */
+  digests?: DigestThread;
 }
 
 /** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
@@ -117,6 +120,7 @@ export class PartsService {
   readonly #now: () => number;
   readonly #active = new Set<TransferWatch>();
   readonly #hasher: PartsHasher | undefined;
+  readonly #digests: DigestThread;
   /** False for a store that cannot read an upload in progress (S3). */
   readonly #readsInProgress: boolean;
   #shuttingDown = false;
@@ -132,6 +136,7 @@ export class PartsService {
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
     const reader = options.capabilities.downloadable;
+    this.#digests = options.digests ?? sharedDigestThread();
     this.#readsInProgress = (options.dataStore as { readsInProgress?: boolean }).readsInProgress !== false;
     this.#hasher =
       reader === undefined
@@ -142,6 +147,7 @@ export class PartsService {
             retainBytes: options.hashMemoryBytes ?? DEFAULT_HASH_MEMORY_BYTES,
             lockWaitMs: options.config.lockWaitMs,
             readsInProgress: this.#readsInProgress,
+            digests: this.#digests,
           });
   }
 
@@ -259,12 +265,10 @@ export class PartsService {
   ): Promise<PartRecord> {
     const store = this.#partStore();
     const { start, end } = range;
-    const hash = createHash('sha256');
-    const result = await store.putPart(
-      record.storageKey,
-      { n: input.n, start, size: end - start },
-      input.body,
-      {
+    const hash = this.#digests.create('sha256');
+    let result: Awaited<ReturnType<typeof store.putPart>>;
+    try {
+      result = await store.putPart(record.storageKey, { n: input.n, start, size: end - start }, input.body, {
         signal: watch.signal,
         maxBytes: end - start,
         expectedBytes: end - start,
@@ -273,9 +277,13 @@ export class PartsService {
           hash.update(chunk);
           tap?.chunk(chunk);
         },
-      },
-    );
+      });
+    } catch (error) {
+      hash.discard();
+      throw error;
+    }
     if (result.bytesWritten > 0) this.#metrics.bytesReceived.inc(result.bytesWritten);
+    if (result.interruption !== undefined || result.bytesWritten !== end - start) hash.discard();
     if (result.interruption !== undefined) {
       throw result.interruption instanceof UploadError
         ? result.interruption
@@ -286,7 +294,7 @@ export class PartsService {
         details: { n: input.n, expected: end - start, received: result.bytesWritten },
       });
     }
-    const digest = hash.digest();
+    const digest = await hash.digest();
     if (input.digest !== undefined && !digest.equals(input.digest)) {
       throw new UploadError('ERR_DIGEST_MISMATCH', {
         details: { n: input.n, actual: `sha-256=:${digest.toString('base64')}:` },
@@ -545,15 +553,20 @@ export class PartsService {
     options: { signal?: AbortSignal | undefined; finished: boolean },
   ): Promise<string | null> {
     const { signal } = options;
-    const hash = createHash('sha256');
-    if (size === 0) return hash.digest('hex');
+    if (size === 0) return createHash('sha256').digest('hex');
     const reader = this.#caps.downloadable;
     if (!reader) return null;
     if (!options.finished && !this.#readsInProgress) return null;
-    for await (const chunk of reader.read(storageKey, { start: 0, end: size - 1 }, signal)) {
-      hash.update(chunk as Uint8Array);
+    const hash = this.#digests.create('sha256');
+    try {
+      for await (const chunk of reader.read(storageKey, { start: 0, end: size - 1 }, signal)) {
+        hash.update(chunk as Uint8Array);
+      }
+    } catch (error) {
+      hash.discard();
+      throw error;
     }
-    return hash.digest('hex');
+    return (await hash.digest()).toString('hex');
   }
 
   async #emitProgress(id: string): Promise<void> {

@@ -3,12 +3,13 @@
  * upload; when it is missing or behind (a restart, another node, a discarded chunk) the stored
  * prefix is hashed again from storage rather than persisting hash state.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { UploadRecord } from '../meta/meta-store.ts';
 import type { DataStore, Downloadable } from '../stores/data-store.ts';
+import type { DigestThread, ThreadDigest } from './digest-thread.ts';
 
 interface RunningHash {
-  hash: Hash;
+  hash: ThreadDigest;
   offset: number;
 }
 
@@ -21,23 +22,27 @@ export interface HashTap {
 export class UploadHasher {
   readonly #running = new Map<string, RunningHash>();
   readonly #reader: (DataStore & Downloadable) | undefined;
+  readonly #digests: DigestThread;
 
-  constructor(reader: (DataStore & Downloadable) | undefined) {
+  constructor(reader: (DataStore & Downloadable) | undefined, digests: DigestThread) {
     this.#reader = reader;
+    this.#digests = digests;
   }
 
   /** A tap positioned at `record.offset`, rebuilt from storage when needed. */
   async resume(record: UploadRecord): Promise<HashTap | undefined> {
     let running = this.#running.get(record.id);
     if (running === undefined || running.offset !== record.offset) {
-      const hash = createHash('sha256');
+      this.forget(record.id);
+      if (record.offset > 0 && !this.#reader) return undefined;
+      const hash = this.#digests.create('sha256');
       if (record.offset > 0) {
-        if (!this.#reader) return undefined;
         try {
-          const stream = this.#reader.read(record.storageKey, { start: 0, end: record.offset - 1 });
+          const stream = this.#reader!.read(record.storageKey, { start: 0, end: record.offset - 1 });
           for await (const chunk of stream) hash.update(chunk as Uint8Array);
         } catch {
           // A store that cannot read an upload in progress: this upload finishes without a digest.
+          hash.discard();
           return undefined;
         }
       }
@@ -54,15 +59,23 @@ export class UploadHasher {
   }
 
   /** The hex digest if the running hash covers exactly `size` bytes. */
-  finish(id: string, size: number): string | null {
+  async finish(id: string, size: number): Promise<string | null> {
     const running = this.#running.get(id);
     this.#running.delete(id);
-    if (size === 0) return createHash('sha256').digest('hex');
-    if (running === undefined || running.offset !== size) return null;
-    return running.hash.digest('hex');
+    if (size === 0) {
+      running?.hash.discard();
+      return createHash('sha256').digest('hex');
+    }
+    if (running === undefined) return null;
+    if (running.offset !== size) {
+      running.hash.discard();
+      return null;
+    }
+    return (await running.hash.digest()).toString('hex');
   }
 
   forget(id: string): void {
+    this.#running.get(id)?.hash.discard();
     this.#running.delete(id);
   }
 }

@@ -17,6 +17,7 @@ import {
   type DataStoreCapabilities,
 } from '../stores/data-store.ts';
 import { createDigest, type IncrementalDigest } from './checksum.ts';
+import { type DigestThread, sharedDigestThread } from './digest-thread.ts';
 import { OrphanSweep, orphanSweeperOf } from './orphan-sweep.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import { progressTap, type UploadEvents } from './upload-events.ts';
@@ -38,6 +39,8 @@ export interface UploadServiceOptions {
    * record owns, on stores that can list them), in ms of `now`. Default 15 minutes.
    */
   orphanSweepIntervalMs?: number;
+  /** Where digests are computed. Default: the process's hashing thread. */
+  digests?: DigestThread;
 }
 
 export interface CreateUploadInput {
@@ -90,6 +93,7 @@ export class UploadService {
   readonly #metrics: Metrics;
   readonly #now: () => number;
   readonly #hasher: UploadHasher | undefined;
+  readonly #digests: DigestThread;
   readonly #events: UploadEvents | undefined;
   readonly #orphans: OrphanSweep | undefined;
   /** Bodies being written now: stopped on shutdown, each storing what it received. */
@@ -106,7 +110,10 @@ export class UploadService {
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
     this.#events = options.events;
-    this.#hasher = options.config.hashUploads ? new UploadHasher(this.capabilities.downloadable) : undefined;
+    this.#digests = options.digests ?? sharedDigestThread();
+    this.#hasher = options.config.hashUploads
+      ? new UploadHasher(this.capabilities.downloadable, this.#digests)
+      : undefined;
     const sweepable = orphanSweeperOf(options.dataStore);
     this.#orphans =
       sweepable === undefined
@@ -277,7 +284,7 @@ export class UploadService {
     if (input.contentLength !== undefined && input.contentLength > limit) {
       throw new UploadError('ERR_EXCEEDS_LENGTH', { details: { offset: start, size: record.size } });
     }
-    const digests = checksumDigests(input);
+    const digests = checksumDigests(input, this.#digests);
     const hash = await this.#hasher?.resume(record);
     const live = this.#events && progressTap(this.#events, record, start);
     const onChunk = (chunk: Uint8Array) => {
@@ -325,10 +332,15 @@ export class UploadService {
           refusal = new UploadError('ERR_INVALID_CHECKSUM', {
             message: 'the Upload-Checksum trailer announced by the request did not arrive',
           });
-        } else if (declared && !digests.get(declared.algorithm)?.digest().equals(declared.digest)) {
-          refusal = new UploadError('ERR_CHECKSUM_MISMATCH');
+        } else if (declared) {
+          const computed = digests.get(declared.algorithm);
+          digests.delete(declared.algorithm);
+          if (!(await computed?.digest())?.equals(declared.digest)) {
+            refusal = new UploadError('ERR_CHECKSUM_MISMATCH');
+          }
         }
       }
+      for (const unused of digests.values()) unused.discard();
       if (!complete || refusal) {
         await this.capabilities.truncatable?.truncate(record.storageKey, start);
         this.#hasher?.forget(record.id);
@@ -371,7 +383,7 @@ export class UploadService {
   async #finish(record: UploadRecord): Promise<UploadRecord> {
     const size = record.size ?? record.offset;
     const finishedKey = await this.#data.finalize(record.storageKey, { id: record.id, size });
-    const sha256 = this.#hasher?.finish(record.id, size) ?? null;
+    const sha256 = (await this.#hasher?.finish(record.id, size)) ?? null;
     const patch: UploadPatch = {
       state: 'finished',
       storageKey: finishedKey,
@@ -525,10 +537,15 @@ export class UploadService {
 }
 
 /** The running digests a request needs: its declared algorithm, or all of them for a trailer. */
-function checksumDigests(input: AppendInput): Map<ChecksumAlgorithm, IncrementalDigest> | undefined {
-  if (input.checksum) return new Map([[input.checksum.algorithm, createDigest(input.checksum.algorithm)]]);
+function checksumDigests(
+  input: AppendInput,
+  thread: DigestThread,
+): Map<ChecksumAlgorithm, IncrementalDigest> | undefined {
+  if (input.checksum) {
+    return new Map([[input.checksum.algorithm, createDigest(input.checksum.algorithm, thread)]]);
+  }
   if (!input.checksumTrailer) return undefined;
-  return new Map(CHECKSUM_ALGORITHMS.map((algorithm) => [algorithm, createDigest(algorithm)]));
+  return new Map(CHECKSUM_ALGORITHMS.map((algorithm) => [algorithm, createDigest(algorithm, thread)]));
 }
 
 function offsetDetails(offset: number) {
