@@ -148,12 +148,9 @@ describe('hashUploads on S3 storage', { skip: settings === undefined }, () => {
   });
 
   // The running hash lives in one process. After a restart S3 cannot read the stored prefix back
-  // (an unfinished multipart upload has no readable bytes), so the hash has to come from the
-  // completed object: UploadService.#finish and PartsService.complete have to read it back
-  // (S3DataStore.sha256Of) when hashUploads is on and the running hash cannot vouch for the file.
-  it('records the SHA-256 of a tus upload continued by another process', {
-    todo: 'UploadService.#finish: read the finished object back when the running hash is gone',
-  }, async () => {
+  // (an unfinished multipart upload has no readable bytes), so the hash comes from the completed
+  // object, read back (S3DataStore.sha256Of) when the running hash cannot vouch for the file.
+  it('records the SHA-256 of a tus upload continued by another process', async () => {
     const first = await startServer();
     const source = randomBytes(12 * MiB + 9);
     const path = await createTus(first.url, source.length);
@@ -165,9 +162,7 @@ describe('hashUploads on S3 storage', { skip: settings === undefined }, () => {
     assert.equal(record.sha256, sha256(source));
   });
 
-  it('records the SHA-256 of a parts upload continued by another process', {
-    todo: 'PartsService.complete: read the completed object back when hashUploads is on',
-  }, async () => {
+  it('records the SHA-256 of a parts upload continued by another process', async () => {
     const first = await startServer();
     const source = randomBytes(10 * MiB + 9);
     const partSize = 5 * MiB;

@@ -3,8 +3,8 @@
  * holds up the event loop that receives them.
  *
  * `update` copies the bytes into a 1 MiB batch buffer at once (the caller may reuse its chunk right
- * away); a batch goes to the worker when it is full, at the next turn of the event loop, or when a
- * result is asked for. Operations reach the worker in the order they were made, so `copy` and
+ * away); a batch goes to the worker when its buffer is full or when a result is asked for (a batch
+ * sent half-empty would spend a whole buffer of the budget on a few bytes). Operations reach the worker in the order they were made, so `copy` and
  * `digest` see exactly the bytes given before them. Batch buffers are transferred, not copied, and
  * come back for reuse; at most `maxBufferBytes` are out at once. When the worker falls that far
  * behind, `update` waits for it synchronously: the event loop then loses what hashing inline would
@@ -269,11 +269,13 @@ class WorkerDigestThread implements DigestThread {
 
   #push(op: Operation): void {
     this.#ops.push(op);
-    if (!this.#scheduled) {
+    // Operations without bytes (create, copy, discard) wait for the next batch, as do the bytes of
+    // a buffer not yet full; a batch that only names digests goes at the next turn of the loop.
+    if (!this.#scheduled && this.#buffer === undefined) {
       this.#scheduled = true;
       setImmediate(() => {
         this.#scheduled = false;
-        this.#flush();
+        if (this.#buffer === undefined) this.#flush();
       });
     }
   }

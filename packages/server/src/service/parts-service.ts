@@ -33,6 +33,7 @@ import type {
 } from '../stores/data-store.ts';
 import { type DigestThread, sharedDigestThread } from './digest-thread.ts';
 import { PartsHasher, type PartTap } from './parts-hasher.ts';
+import { sha256OfStored } from './stored-digest.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
@@ -407,7 +408,9 @@ export class PartsService {
             (await this.#hashStored(record.storageKey, size, { signal: input.signal, finished: false })) ??
             sha256;
         }
-        if (sha256 === null && declared.length > 0 && this.#caps.downloadable && this.#caps.terminatable) {
+        // Where the bytes cannot be read in place (S3), the completed object is read back; with a
+        // declared SHA-256 it is removed again if the bytes differ.
+        if (sha256 === null && size > 0 && this.#caps.downloadable && this.#caps.terminatable) {
           finishedKey = await store.completeParts(record.storageKey, { id, size, parts: stored });
           sha256 = await this.#hashStored(finishedKey, size, { signal: input.signal, finished: true });
           const wrong = declared.find((value) => value !== sha256);
@@ -552,21 +555,11 @@ export class PartsService {
     size: number,
     options: { signal?: AbortSignal | undefined; finished: boolean },
   ): Promise<string | null> {
-    const { signal } = options;
     if (size === 0) return createHash('sha256').digest('hex');
     const reader = this.#caps.downloadable;
     if (!reader) return null;
     if (!options.finished && !this.#readsInProgress) return null;
-    const hash = this.#digests.create('sha256');
-    try {
-      for await (const chunk of reader.read(storageKey, { start: 0, end: size - 1 }, signal)) {
-        hash.update(chunk as Uint8Array);
-      }
-    } catch (error) {
-      hash.discard();
-      throw error;
-    }
-    return (await hash.digest()).toString('hex');
+    return sha256OfStored(reader, storageKey, size, { ...options, digests: this.#digests });
   }
 
   async #emitProgress(id: string): Promise<void> {

@@ -20,7 +20,6 @@
  *
  * Locks are PartsService's: `<id>` for the upload, `<id>/parts/<n>` for a part.
  */
-import { createHash } from 'node:crypto';
 import { PART_LIMITS, partCountOf, partRange, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
@@ -33,7 +32,9 @@ import {
 } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { DataStore, Downloadable, PartStore, StoredPart, Terminatable } from '../stores/data-store.ts';
+import { sharedDigestThread } from './digest-thread.ts';
 import { type PartsService, partLockKey } from './parts-service.ts';
+import { sha256OfStored } from './stored-digest.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
 
@@ -428,20 +429,17 @@ export class PresignedParts {
   }
 
   /** The finished object's SHA-256: the store's parallel read-back, else one `read` stream. */
-  async #hashObject(
+  #hashObject(
     store: PresignStore,
     finishedKey: string,
     size: number,
     signal: AbortSignal | undefined,
   ): Promise<string> {
-    if (store.sha256Of !== undefined) return store.sha256Of(finishedKey, size, signal);
-    const hash = createHash('sha256');
-    if (size > 0) {
-      for await (const chunk of store.read(finishedKey, { start: 0, end: size - 1 }, signal)) {
-        hash.update(chunk as Uint8Array);
-      }
-    }
-    return hash.digest('hex');
+    return sha256OfStored(store, finishedKey, size, {
+      digests: sharedDigestThread(),
+      finished: true,
+      signal,
+    });
   }
 
   /** After a refused SHA-256: the object goes, a new multipart upload takes over, no part is left. */

@@ -19,6 +19,7 @@ import {
 import { createDigest, type IncrementalDigest } from './checksum.ts';
 import { type DigestThread, sharedDigestThread } from './digest-thread.ts';
 import { OrphanSweep, orphanSweeperOf } from './orphan-sweep.ts';
+import { sha256OfStored } from './stored-digest.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import { progressTap, type UploadEvents } from './upload-events.ts';
 import { UploadHasher } from './upload-hasher.ts';
@@ -383,7 +384,7 @@ export class UploadService {
   async #finish(record: UploadRecord): Promise<UploadRecord> {
     const size = record.size ?? record.offset;
     const finishedKey = await this.#data.finalize(record.storageKey, { id: record.id, size });
-    const sha256 = (await this.#hasher?.finish(record.id, size)) ?? null;
+    const sha256 = this.#hasher === undefined ? null : await this.#finishedDigest(record, finishedKey, size);
     const patch: UploadPatch = {
       state: 'finished',
       storageKey: finishedKey,
@@ -398,6 +399,26 @@ export class UploadService {
     this.#logger.info({ uploadId: record.id, size }, 'upload finished');
     this.#events?.emit(record.id, { type: 'completed', record: finished });
     return finished;
+  }
+
+  /**
+   * The finished upload's SHA-256: the running hash's, else the stored object read back (a restart,
+   * another node, storage that cannot read an upload in progress). Nothing was declared, so a
+   * read-back that fails leaves the upload finished without a digest rather than failing it.
+   */
+  async #finishedDigest(record: UploadRecord, finishedKey: string, size: number): Promise<string | null> {
+    const running = (await this.#hasher?.finish(record.id, size)) ?? null;
+    const reader = this.capabilities.downloadable;
+    if (running !== null || reader === undefined) return running;
+    try {
+      return await sha256OfStored(reader, finishedKey, size, { digests: this.#digests, finished: true });
+    } catch (error) {
+      this.#logger.warn(
+        { uploadId: record.id, err: error },
+        'the finished upload could not be read back to hash it',
+      );
+      return null;
+    }
   }
 
   async #createFinal(input: CreateUploadInput, partIds: string[]): Promise<UploadRecord> {
