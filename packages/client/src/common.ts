@@ -35,6 +35,7 @@ export type {
 export { resumeKey } from './core/seams.ts';
 export { BlobSource, BytesSource } from './core/sources.ts';
 export type { UploadState } from './core/state.ts';
+export type { TokenOption } from './core/token.ts';
 export type { UploadResult } from './core/transport.ts';
 export type {
   CreatedEvent,

@@ -36,6 +36,11 @@ export const CLIENT_ERRORS = {
     message: 'the stored file does not match the source (SHA-256 or size differ)',
   },
   ERR_CANCELLED: { retryable: false, message: 'the upload was cancelled' },
+  ERR_UNAUTHORIZED: {
+    retryable: false,
+    message:
+      'the server refused the upload token (missing, invalid or expired) or what the upload asks beyond it; serverCode says which',
+  },
   ERR_PRESIGNED_URL_REFUSED: {
     retryable: true,
     message: 'the bucket refused a presigned URL (expired or revoked); a new one is asked for',

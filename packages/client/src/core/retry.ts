@@ -97,6 +97,8 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
 /** Whether another attempt may help. Aborts (pause, cancel) are never retried. */
 export function isRetryable(policy: RetryPolicy, error: unknown): boolean {
   if (isAbortError(error) || !isClientError(error)) return false;
+  // A refused token does not get better by sending it again (an expired one was renewed already).
+  if (error.code === 'ERR_UNAUTHORIZED') return false;
   if (error.status !== undefined) return policy.statusCodes.includes(error.status);
   return error.retryable;
 }

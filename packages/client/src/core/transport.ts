@@ -20,6 +20,7 @@ import {
   type RequestBody,
   type UploadSource,
 } from './seams.ts';
+import { authorization, isTokenRefusal, refusedAsExpired, type TokenSource } from './token.ts';
 
 export interface UploadResult {
   protocol: Protocol;
@@ -54,8 +55,10 @@ export interface TransportContext {
   http: HttpClient;
   hasher: Hasher;
   policy: RetryPolicy;
-  /** Extra request headers (lower-case names), e.g. `authorization`. */
+  /** Extra request headers (lower-case names). */
   headers: Record<string, string>;
+  /** The upload token, sent as `Authorization: Bearer` to the server (never to a bucket). */
+  token: TokenSource;
   name: string | undefined;
   type: string | undefined;
   metadata: Record<string, string>;
@@ -97,8 +100,12 @@ export interface Transport {
 /** Statuses that mean "this upload does not exist (for you) any more" (tus spec: 404, 410, 403). */
 export const GONE_STATUSES: readonly number[] = [403, 404, 410];
 
-/** A request with the context's headers, signal, timeouts and rate limit. */
-export function send(
+/**
+ * A request to the server with the context's headers, token, signal, timeouts and rate limit. A
+ * 401 that refuses the token as expired is sent once more with a token asked for anew — not a
+ * failed attempt: the retry budget never sees it. A second refusal is the caller's answer.
+ */
+export async function send(
   context: TransportContext,
   request: Omit<HttpRequest, 'signal' | 'stallTimeoutMs' | 'timeoutMs' | 'headers'> & {
     headers?: Record<string, string>;
@@ -106,15 +113,44 @@ export function send(
   },
 ): Promise<HttpResponse> {
   const hasBody = request.body !== undefined && bodySize(request.body) > 0;
-  return context.http.request({
-    ...request,
-    headers: { ...context.headers, ...request.headers },
-    signal: request.signal ?? context.signal,
-    stallTimeoutMs: context.stallTimeoutMs,
-    // A body may take long on a slow link; stall detection guards it. Requests without one get a deadline.
-    timeoutMs: hasBody ? 0 : context.requestTimeoutMs,
-    ...(hasBody && context.rateLimiter !== undefined ? { rateLimiter: context.rateLimiter } : {}),
-  });
+  // Body bytes a refused attempt handed to the network are not reported twice.
+  const { onSent } = request;
+  let reported = 0;
+  const once = async (token: string | undefined) => {
+    let sent = 0;
+    return context.http.request({
+      ...request,
+      headers: { ...context.headers, ...request.headers, ...authorization(token) },
+      signal: request.signal ?? context.signal,
+      stallTimeoutMs: context.stallTimeoutMs,
+      // A body may take long on a slow link; stall detection guards it. Requests without one get a deadline.
+      timeoutMs: hasBody ? 0 : context.requestTimeoutMs,
+      ...(hasBody && context.rateLimiter !== undefined ? { rateLimiter: context.rateLimiter } : {}),
+      ...(onSent === undefined
+        ? {}
+        : {
+            onSent: (bytes: number) => {
+              sent += bytes;
+              if (sent > reported) {
+                onSent(sent - reported);
+                reported = sent;
+              }
+            },
+          }),
+    });
+  };
+  const token = await context.token.current();
+  const answer = await once(token);
+  if (token === undefined) return answer;
+  if (!refusedAsExpired(answer)) {
+    if (answer.status !== 401) context.token.accepted(token);
+    return answer;
+  }
+  const fresh = await context.token.refresh(token);
+  if (fresh === undefined) return answer;
+  const again = await once(fresh);
+  if (again.status !== 401) context.token.accepted(fresh);
+  return again;
 }
 
 /**
@@ -189,6 +225,16 @@ export function responseError(response: HttpResponse, operation: string): Client
       ? (body.error.details as Record<string, unknown>)
       : undefined;
   const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  if (isTokenRefusal(response.status, serverCode)) {
+    const challenge = response.headers['www-authenticate'];
+    const why = serverMessage || (challenge === undefined ? '' : `challenge: ${challenge}`);
+    return new ClientError('ERR_UNAUTHORIZED', {
+      message: `${operation}: ${response.status === 401 ? 'the server refused the upload token' : 'the upload token does not allow this upload'}: ${response.status}${serverCode === undefined ? '' : ` ${serverCode}`}${why ? ` (${why})` : ''}`,
+      status: response.status,
+      ...(serverCode !== undefined ? { serverCode } : {}),
+      ...(details !== undefined ? { details } : {}),
+    });
+  }
   const gone = GONE_STATUSES.includes(response.status) && operation !== 'create';
   return new ClientError(gone ? 'ERR_UPLOAD_GONE' : 'ERR_HTTP_STATUS', {
     message: `${operation}: the server answered ${response.status}${serverMessage ? ` (${serverMessage})` : ''}`,

@@ -19,6 +19,7 @@ import {
   type UploadSource,
 } from './seams.ts';
 import { StateMachine, type UploadState } from './state.ts';
+import { type TokenOption, TokenSource } from './token.ts';
 import type { RemoteUpload, Transport, TransportContext, UploadResult } from './transport.ts';
 import { createTusTransport } from './tus-transport.ts';
 
@@ -73,8 +74,16 @@ export interface UploadOptions {
    * takes about a second per GiB) and is deduplicated only if it was hashed by then.
    */
   fingerprintFirst?: boolean;
-  /** Extra request headers (e.g. `Authorization`). */
+  /** Extra request headers sent to the server (not to presigned bucket URLs). */
   headers?: Record<string, string>;
+  /**
+   * The upload token (docs/security.md), sent as `Authorization: Bearer <token>` on every request
+   * to the server, never to a presigned bucket URL; it wins over an `authorization` in `headers`.
+   * A function is asked when the upload first sends, and once more whenever the server answers
+   * `401 ERR_TOKEN_EXPIRED`: that request is then sent again with the new token, without counting
+   * as a failed attempt. Any other refusal fails the upload with `ERR_UNAUTHORIZED`.
+   */
+  token?: TokenOption;
   /** Aborting it stops the upload like `pause()` and rejects `start()`; the upload stays resumable. */
   signal?: AbortSignal;
   /** A request that moves no byte either way for this long is stopped and retried, in ms. Default 30000. */
@@ -182,6 +191,7 @@ class UploadImpl implements Upload {
   readonly #endpoint: string;
   readonly #resumeStore: ResumeStore | undefined;
   readonly #rateLimiter: RateLimiter | undefined;
+  readonly #token: TokenSource;
   /** Aborts everything, for good (cancel). */
   readonly #life = new AbortController();
   /** Stops the fingerprint: on cancel, and when the upload finished without needing it. */
@@ -228,6 +238,7 @@ class UploadImpl implements Upload {
       });
     }
     this.#policy = normalizeRetryPolicy(options.retry);
+    this.#token = new TokenSource(options.token);
     this.#transport =
       this.#protocol === 'tus'
         ? createTusTransport()
@@ -596,6 +607,7 @@ class UploadImpl implements Upload {
       hasher: this.#platform.hasher,
       policy: this.#policy,
       headers,
+      token: this.#token,
       name: this.#name(),
       type: this.#options.type,
       metadata: { ...this.#options.metadata },

@@ -24,6 +24,7 @@ import {
   type RetryPolicyOptions,
   withRetry,
 } from '../core/retry.ts';
+import { authorization, isTokenRefusal, type TokenOption, TokenSource } from '../core/token.ts';
 
 export interface DownloadOptions {
   url: string;
@@ -33,8 +34,13 @@ export interface DownloadOptions {
   parallel?: number;
   /** Bytes per ranged request. Default 8 MiB. */
   chunkSize?: number;
-  /** Extra request headers (for example `Authorization`). */
+  /** Extra request headers. */
   headers?: Record<string, string>;
+  /**
+   * The upload token, sent as `Authorization: Bearer <token>`; a function is asked again once when
+   * the server answers that the token expired (as for uploads). It wins over `headers.authorization`.
+   */
+  token?: TokenOption;
   retry?: RetryPolicyOptions;
   /** Bytes per second across all requests; unlimited by default. */
   limitRate?: number;
@@ -96,6 +102,24 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   const statePath = `${partPath}.json`;
   const signal = options.signal ?? new AbortController().signal;
   const headers = options.headers ?? {};
+  const tokens = new TokenSource(options.token);
+  /** Runs `attempt` with the token; once more with a new one when the server says it expired. */
+  const authorized = async <T>(attempt: (withToken: Record<string, string>) => Promise<T>): Promise<T> => {
+    const token = await tokens.current();
+    const tried = async (used: string | undefined) => {
+      const result = await attempt({ ...headers, ...authorization(used) });
+      if (used !== undefined) tokens.accepted(used);
+      return result;
+    };
+    try {
+      return await tried(token);
+    } catch (error) {
+      if (token === undefined || !refusedAsExpired(error)) throw error;
+      const fresh = await tokens.refresh(token);
+      if (fresh === undefined) throw error;
+      return tried(fresh);
+    }
+  };
   /** Runs one request (and its retries) under a budget of its own: failures in a row per request. */
   const retrying = <T>(operation: string, attempt: () => Promise<T>) =>
     withRetry(operation, attempt, {
@@ -104,7 +128,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
       onRetry: (event) => options.onRetry?.(event),
     });
   try {
-    const head = await retrying('head', () => headOf(url, agent, headers));
+    const head = await retrying('head', () => authorized((withToken) => headOf(url, agent, withToken)));
     const chunkSize = Math.max(64 * 1024, Math.trunc(options.chunkSize ?? 8 * MiB));
     let state = await readState(statePath);
     const resumable =
@@ -138,13 +162,15 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
         retrying(operation, async () => {
           const base = range?.start ?? 0;
           let written = 0;
-          await getRange(url, agent, headers, head, range, signal, async (chunk) => {
-            await limiter?.take(chunk.length, signal);
-            await file.write(chunk, 0, chunk.length, base + written);
-            written += chunk.length;
-            bytesFetched += chunk.length;
-            progress.add(chunk.length);
-          }).catch((error: unknown) => {
+          await authorized((withToken) =>
+            getRange(url, agent, withToken, head, range, signal, async (chunk) => {
+              await limiter?.take(chunk.length, signal);
+              await file.write(chunk, 0, chunk.length, base + written);
+              written += chunk.length;
+              bytesFetched += chunk.length;
+              progress.add(chunk.length);
+            }),
+          ).catch((error: unknown) => {
             // A failed attempt's bytes are fetched again: take them back out of the progress.
             progress.add(-written);
             throw error;
@@ -182,6 +208,16 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   } finally {
     agent.destroy();
   }
+}
+
+/** A 401 that says the token expired; a HEAD's 401 has no body to say which, so it counts too. */
+function refusedAsExpired(error: unknown): boolean {
+  return (
+    error instanceof ClientError &&
+    error.code === 'ERR_UNAUTHORIZED' &&
+    error.status === 401 &&
+    (error.serverCode === undefined || error.serverCode === 'ERR_TOKEN_EXPIRED')
+  );
 }
 
 function chunkLength(index: number, state: DownloadState, size: number): number {
@@ -245,6 +281,15 @@ async function failure(response: IncomingMessage): Promise<ClientError> {
     if (parsed.error?.message) message = `${message}: ${parsed.error.message}`;
   } catch {
     // Not a JSON error body.
+  }
+  const status = response.statusCode ?? 0;
+  if (isTokenRefusal(status, serverCode)) {
+    const challenge = response.headers['www-authenticate'];
+    return new ClientError('ERR_UNAUTHORIZED', {
+      message: `${message}${serverCode === undefined ? '' : ` (${serverCode})`}${body === '' && challenge !== undefined ? ` (challenge: ${challenge})` : ''}`,
+      status,
+      ...(serverCode === undefined ? {} : { serverCode }),
+    });
   }
   // The retry policy decides by status whether this is tried again.
   const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
