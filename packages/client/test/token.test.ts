@@ -307,7 +307,23 @@ describe('TokenSource', () => {
     assert.equal(await tokens.refresh('t2'), undefined);
     tokens.accepted('t2');
     assert.equal(await tokens.refresh('t2'), 't3');
-    assert.equal(calls, 3);
+    // A new run (a retry after a failure) may ask again for a token refused in the last one.
+    assert.equal(await tokens.refresh('t3'), undefined);
+    tokens.newRun();
+    assert.equal(await tokens.refresh('t3'), 't4');
+    assert.equal(calls, 4);
+  });
+
+  it('a function that gives back the refused token is not tried with it again', async () => {
+    let calls = 0;
+    const tokens = new TokenSource(() => {
+      calls += 1;
+      return 'same';
+    });
+    assert.equal(await tokens.current(), 'same');
+    assert.equal(await tokens.refresh('same'), undefined);
+    assert.equal(await tokens.refresh('same'), undefined);
+    assert.equal(calls, 2);
   });
 
   it('cannot renew a fixed string; a failing function fails with ERR_UNAUTHORIZED and is asked again next time', async () => {

@@ -38,6 +38,22 @@ function byStatus(status: number, name: string): string | undefined {
   return undefined;
 }
 
+/** What the server's refusal of the upload token (`ERR_UNAUTHORIZED`) means for people. */
+function tokenRefusal(serverCode: string | undefined, name: string): string {
+  switch (serverCode) {
+    case 'ERR_TOKEN_EXPIRED':
+      return `Your upload link has expired, so ${name} stopped. Ask for a new link, then retry.`;
+    case 'ERR_TOKEN_MAX_SIZE':
+      return `${name} is larger than this upload link allows.`;
+    case 'ERR_TYPE_NOT_ALLOWED':
+      return `This upload link does not allow this type of file.`;
+    case 'ERR_TOKEN_SCOPE':
+      return `This upload link cannot start new uploads.`;
+    default:
+      return `The server did not accept this upload link for ${name}. Ask for a new link, then retry.`;
+  }
+}
+
 /** Codes after which the same upload cannot succeed; the file has to be added again (or not at all). */
 const FINAL_CODES = new Set([
   'ERR_UPLOAD_GONE',
@@ -57,7 +73,9 @@ export function describeFailure(error: unknown, name: string): UploadFailure {
   const known = typeof code === 'string' ? code : undefined;
   const retryable =
     !FINAL_CODES.has(known ?? '') &&
-    !(known === 'ERR_HTTP_STATUS' && typeof status === 'number' && FINAL_STATUSES.has(status));
+    !(known === 'ERR_HTTP_STATUS' && typeof status === 'number' && FINAL_STATUSES.has(status)) &&
+    // A refused token is retried once the app hands a new one; a limit of the token is final.
+    !(known === 'ERR_UNAUTHORIZED' && status !== 401);
   const message = (() => {
     switch (known) {
       case 'ERR_NETWORK':
@@ -76,6 +94,8 @@ export function describeFailure(error: unknown, name: string): UploadFailure {
       case 'ERR_UNSUPPORTED_BY_SERVER':
       case 'ERR_SIZE_REQUIRED':
         return `${name} could not be uploaded: the upload is set up wrongly for this server.`;
+      case 'ERR_UNAUTHORIZED':
+        return tokenRefusal(typeof serverCode === 'string' ? serverCode : undefined, name);
       case 'ERR_HTTP_STATUS':
         if (serverCode === 'ERR_UPLOAD_TOO_LARGE')
           return `The server does not accept a file as large as ${name}.`;

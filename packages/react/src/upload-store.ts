@@ -9,6 +9,7 @@ import {
   type UploadResult,
 } from '@ferry/client';
 import type { UploadFailure } from './failure.ts';
+import { liveToken } from './live-token.ts';
 import { RenderScheduler } from './render-scheduler.ts';
 import { EMPTY_PROGRESS, type UploadSnapshot } from './snapshot.ts';
 import { TrackedUpload } from './tracked-upload.ts';
@@ -122,6 +123,7 @@ class UploadStoreImpl implements UploadStore {
       options: {
         progressIntervalMs: options.renderIntervalMs ?? 250,
         ...(sdkOptions as Omit<UploadOptions, 'source'>),
+        ...liveToken(() => this.#options.token),
         endpoint: resolveEndpoint(options.endpoint),
       },
       listener: {

@@ -20,6 +20,7 @@ import {
   type UploadResult,
 } from '@ferry/client';
 import type { UploadFailure } from './failure.ts';
+import { liveToken } from './live-token.ts';
 import { RenderScheduler } from './render-scheduler.ts';
 import { EMPTY_PROGRESS, shallowEqual, type UploadItem } from './snapshot.ts';
 import { totalsOf, type UploadTotals } from './totals.ts';
@@ -311,6 +312,7 @@ class UploadsStoreImpl implements UploadsStore {
       options: {
         progressIntervalMs: options.renderIntervalMs ?? 250,
         ...sdkOptionsOf(options),
+        ...liveToken(() => this.#options.token),
         endpoint: resolveEndpoint(options.endpoint),
       },
       listener: {

@@ -59,8 +59,14 @@ export class TokenSource {
     this.#value = undefined;
     return this.#ask().then((token) => {
       this.#untried = token;
-      return token;
+      // The same token again: sending it again would only be refused again.
+      return token === stale ? undefined : token;
     });
+  }
+
+  /** A new run of the upload (start, resume, retry): a token refused in an earlier run may be asked for again. */
+  newRun(): void {
+    this.#untried = undefined;
   }
 
   /** The server accepted `token` (answered anything but 401 to it). */

@@ -368,6 +368,7 @@ class UploadImpl implements Upload {
   }
 
   #launch(): void {
+    this.#token.newRun();
     const run = new AbortController();
     this.#run = run;
     void this.#execute(run.signal).then(
