@@ -4,8 +4,9 @@
  * server, live.
  */
 import type { Protocol, UploadResult } from '@ferry/client';
-import { UploadDropzone, type UploadItem } from '@ferry/react';
+import { UploadDropzone, type UploadFailure, type UploadItem } from '@ferry/react';
 import { type ReactNode, useState } from 'react';
+import { type AccessState, pageAccess, useAccess } from './access.ts';
 import { finishedFiles } from './finished-files.ts';
 import { FinishedList } from './finished-list.tsx';
 import { useLeftoverProtocols } from './leftovers.ts';
@@ -26,7 +27,45 @@ const HINTS: Record<Protocol, string> = {
 };
 
 function recordFinished(item: UploadItem, result: UploadResult): void {
+  pageAccess.accepted(pageAccess.token());
   finishedFiles.add(item.name, result.protocol, result);
+}
+
+/** An upload refused for its token tells the page, which then says so once, above everything. */
+function noteFailure(_item: UploadItem, failure: UploadFailure): void {
+  if (failure.code !== 'ERR_UNAUTHORIZED') return;
+  const serverCode = (failure.error as { serverCode?: unknown } | null)?.serverCode;
+  pageAccess.refused(pageAccess.token(), typeof serverCode === 'string' ? serverCode : undefined);
+}
+
+/** The SDK asks this for the token (again when the server says it expired): the page's current one. */
+const currentToken = (): string => pageAccess.token() ?? '';
+
+const ACCESS_WORDS: Partial<Record<AccessState, { title: string; text: string }>> = {
+  needed: {
+    title: 'This server needs an upload link',
+    text: 'Files can only be sent here through the link you were given. Open that link to send files.',
+  },
+  expired: {
+    title: 'Your upload link has expired — ask for a new one',
+    text: 'Open the new link and press Retry: stopped uploads continue where they were.',
+  },
+  refused: {
+    title: 'This upload link does not work here — ask for a new one',
+    text: 'The server did not accept it. Open the new link and press Retry to continue.',
+  },
+};
+
+function AccessNotice(): ReactNode {
+  const { state } = useAccess();
+  const words = ACCESS_WORDS[state];
+  if (words === undefined) return null;
+  return (
+    <div className="notice" role="alert" data-access={state}>
+      <p className="notice__title">{words.title}</p>
+      <p>{words.text}</p>
+    </div>
+  );
 }
 
 function Logo(): ReactNode {
@@ -49,6 +88,8 @@ function SendPanel(): ReactNode {
   const [protocol, setProtocol] = useState<Protocol>(savedProtocol);
   const [protocolAtLoad] = useState(protocol);
   const leftovers = useLeftoverProtocols(protocolAtLoad);
+  // Without a token (a server in open mode) no Authorization header is sent at all.
+  const token = useAccess().token === undefined ? undefined : currentToken;
   return (
     <section className="panel send" aria-labelledby="send-heading">
       <h1 id="send-heading">Send files</h1>
@@ -69,7 +110,9 @@ function SendPanel(): ReactNode {
         protocol={protocol}
         maxChunkSize={MAX_CHUNK_BYTES}
         hint={HINTS[protocol]}
+        token={token}
         onComplete={recordFinished}
+        onError={noteFailure}
       />
       <p className="hint">
         Files up to 64 MB are kept in this browser until they finish, so they continue by themselves after a
@@ -88,7 +131,9 @@ function SendPanel(): ReactNode {
             maxChunkSize={MAX_CHUNK_BYTES}
             label={`Choose files to send with ${PROTOCOL_NAMES[other]}`}
             hint={HINTS[other]}
+            token={token}
             onComplete={recordFinished}
+            onError={noteFailure}
           />
         </div>
       ))}
@@ -107,6 +152,7 @@ export function App(): ReactNode {
         <p className="top__tagline">Resumable, parallel, verifiable file uploads</p>
       </header>
       <main className="layout">
+        <AccessNotice />
         <div className="layout__main">
           <SendPanel />
           <FinishedList />

@@ -5,6 +5,7 @@
  */
 import { formatBytes } from '@ferry/react';
 import { type ReactNode, useRef } from 'react';
+import { useAccess, withToken } from './access.ts';
 import { finishedFiles, useFinishedFiles } from './finished-files.ts';
 import { PROTOCOL_NAMES } from './protocol.ts';
 
@@ -17,6 +18,7 @@ function when(iso: string): string {
 
 export function FinishedList(): ReactNode {
   const files = useFinishedFiles();
+  const { token } = useAccess();
   const heading = useRef<HTMLHeadingElement>(null);
   return (
     <section className="panel finished" aria-labelledby="finished-heading">
@@ -37,7 +39,7 @@ export function FinishedList(): ReactNode {
           <ul className="files">
             {files.map((file) => (
               <li key={file.id} className="file">
-                <a href={file.href} download={file.name} className="file__name">
+                <a href={withToken(file.href, token)} download={file.name} className="file__name">
                   {file.name}
                 </a>
                 <span className="file__meta">

@@ -2,6 +2,8 @@
  * The uploads in progress on the server, live: `GET /uploads/events` (Server-Sent Events, see
  * docs/uploads-feed.md) folded into one frozen snapshot for `useSyncExternalStore`. Events are
  * upserts keyed by id; every (re)connection starts with a `snapshot` that replaces what was held.
+ * The stream is read with `fetch` (event-stream.ts) so it carries the page's token; a refusal is
+ * reported to the page's access state, and a new token opens the stream again.
  *
  * The feed carries bytes received, not speed: the rate shown is measured here, over the progress
  * events of the last few seconds (parts arrive whole, so two events alone can be milliseconds and
@@ -9,9 +11,12 @@
  */
 import type { UploadFeedEvent, UploadSummary } from '@ferry/protocol';
 import { useSyncExternalStore } from 'react';
+import { pageAccess } from './access.ts';
+import { type EventStream, openEventStream } from './event-stream.ts';
 import { linkTo } from './finished-files.ts';
 
-export type FeedConnection = 'connecting' | 'live' | 'reconnecting';
+/** `refused`: the server refused the page's token (or its lack of one); it reopens with a new one. */
+export type FeedConnection = 'connecting' | 'live' | 'reconnecting' | 'refused';
 
 export interface ServerUpload {
   readonly summary: UploadSummary;
@@ -55,7 +60,7 @@ export const RECENT_LIMIT = 8;
 const RATE_WINDOW_MS: Readonly<Record<UploadSummary['protocol'], number>> = { tus: 5000, parts: 20_000 };
 /** The rate is shown once it spans at least this many milliseconds. */
 const RATE_MIN_SPAN_MS = 1000;
-/** How long to wait before reopening a feed the server closed for good (not a plain reconnect). */
+/** How long to wait before reopening a feed whose answer was not a stream (a 5xx, a proxy's error page). */
 const REOPEN_MS = 5000;
 
 /**
@@ -87,8 +92,8 @@ export function createServerFeed(url = '/uploads/events'): ServerFeed {
   });
   const uploads = new Map<string, ServerUpload>();
   const listeners = new Set<() => void>();
-  let source: EventSource | undefined;
-  let reopenTimer: ReturnType<typeof setTimeout> | undefined;
+  let stream: EventStream | undefined;
+  let stopWatchingToken: (() => void) | undefined;
 
   function publish(changes: Partial<FeedSnapshot>): void {
     const ordered = [...uploads.values()].sort((a, b) =>
@@ -158,47 +163,67 @@ export function createServerFeed(url = '/uploads/events'): ServerFeed {
     publish({});
   }
 
+  /** The token the open (or last) stream was asked with. */
+  let usedToken: string | undefined;
+
   function open(): void {
-    reopenTimer = undefined;
-    const feed = new EventSource(url);
-    source = feed;
-    const handle = (message: MessageEvent<string>) => {
-      try {
-        onEvent(JSON.parse(message.data) as UploadFeedEvent);
-      } catch {
-        // Not an event of this feed: ignored.
-      }
-    };
-    for (const type of ['snapshot', 'created', 'progress', 'completed', 'failed', 'removed']) {
-      feed.addEventListener(type, handle as EventListener);
-    }
-    feed.onerror = () => {
-      if (source !== feed) return;
-      if (snapshot.connection !== 'reconnecting') publish({ connection: 'reconnecting' });
-      // CONNECTING: EventSource tries again by itself. CLOSED (an answer that was not a stream):
-      // it gave up, so a new one is opened a little later.
-      if (feed.readyState === EventSource.CLOSED) {
-        feed.close();
-        source = undefined;
-        reopenTimer = setTimeout(open, REOPEN_MS);
-      }
-    };
+    stream = openEventStream({
+      url,
+      headers: (): Record<string, string> => {
+        usedToken = pageAccess.token();
+        return usedToken === undefined ? {} : { authorization: `Bearer ${usedToken}` };
+      },
+      onOpen: () => pageAccess.accepted(usedToken),
+      onEvent: (_type, data) => {
+        try {
+          onEvent(JSON.parse(data) as UploadFeedEvent);
+        } catch {
+          // Not an event of this feed: ignored.
+        }
+      },
+      onDrop: () => {
+        if (snapshot.connection !== 'reconnecting') publish({ connection: 'reconnecting' });
+      },
+      onRefused: (status, code) => {
+        if (status === 401 || status === 403) {
+          pageAccess.refused(usedToken, code);
+          // Tried again when the page gets a new token (below), not before: it would be refused again.
+          publish({ connection: 'refused' });
+          return false;
+        }
+        if (snapshot.connection !== 'reconnecting') publish({ connection: 'reconnecting' });
+        return true;
+      },
+      refusedRetryMs: REOPEN_MS,
+    });
   }
 
   function close(): void {
-    if (reopenTimer !== undefined) clearTimeout(reopenTimer);
-    reopenTimer = undefined;
-    source?.close();
-    source = undefined;
+    stream?.close();
+    stream = undefined;
+  }
+
+  /** A new token: a stream that was refused, or runs on the old token, starts again with it. */
+  function tokenChanged(): void {
+    if (listeners.size === 0 || pageAccess.token() === usedToken) return;
+    close();
+    publish({ connection: 'connecting' });
+    open();
   }
 
   return {
     subscribe(listener) {
       listeners.add(listener);
-      if (listeners.size === 1) open();
+      if (listeners.size === 1) {
+        stopWatchingToken = pageAccess.subscribe(tokenChanged);
+        open();
+      }
       return () => {
         listeners.delete(listener);
-        if (listeners.size === 0) close();
+        if (listeners.size === 0) {
+          stopWatchingToken?.();
+          close();
+        }
       };
     },
     getSnapshot: () => snapshot,

@@ -8,6 +8,7 @@
  */
 import { formatBytes, formatRate } from '@ferry/react';
 import { type ReactNode, useEffect, useState } from 'react';
+import { useAccess, withToken } from './access.ts';
 import { type FeedConnection, rateAt, type ServerUpload, useServerFeed } from './server-feed.ts';
 
 /**
@@ -21,6 +22,7 @@ const CONNECTION_WORDS: Record<FeedConnection, string> = {
   connecting: 'Connecting…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
+  refused: 'No access',
 };
 
 /** Re-renders every second while `active`, so "idle" shows without a new event. */
@@ -83,6 +85,7 @@ function ServerUploadItem({ upload, now }: { upload: ServerUpload; now: number }
 
 export function ServerPanel(): ReactNode {
   const feed = useServerFeed();
+  const { token } = useAccess();
   const now = useClock(feed.uploads.length > 0);
   const count = feed.uploads.length;
   return (
@@ -99,7 +102,13 @@ export function ServerPanel(): ReactNode {
         tus client.
       </p>
       {count === 0 ? (
-        <p className="empty">{feed.connection === 'live' ? 'No upload in progress.' : 'Not known yet.'}</p>
+        <p className="empty">
+          {feed.connection === 'live'
+            ? 'No upload in progress.'
+            : feed.connection === 'refused'
+              ? 'Shown once this page has a valid upload link.'
+              : 'Not known yet.'}
+        </p>
       ) : (
         <>
           <p className="server__count">
@@ -119,7 +128,7 @@ export function ServerPanel(): ReactNode {
           <ul className="files">
             {feed.finished.map((file) => (
               <li key={file.id} className="file">
-                <a href={file.href} download={file.name} className="file__name">
+                <a href={withToken(file.href, token)} download={file.name} className="file__name">
                   {file.name}
                 </a>
                 <span className="file__meta">{formatBytes(file.size)}</span>
