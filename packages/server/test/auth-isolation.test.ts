@@ -171,7 +171,9 @@ describe('owner isolation', () => {
   });
 
   it('an event stream ends when its token expires', async () => {
-    const shortLived = await tokenFor('erin', { ttlSeconds: 1 });
+    // `exp` is in whole seconds, so a token of N seconds lives between N - 1 and N: with 1 second
+    // it may be expired before the request arrives on a loaded machine.
+    const shortLived = await tokenFor('erin', { ttlSeconds: 3 });
     const feed = await openSse(`${server.url}/uploads/events`, bearer(shortLived));
     try {
       assert.equal(feed.status, 200);
