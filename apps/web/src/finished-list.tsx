@@ -1,7 +1,8 @@
 /**
- * "Finished files": what this browser uploaded, with plain download links (`/files/:id`), kept
- * across reloads in localStorage. The links carry `download`, so following one saves the file
- * instead of leaving the page while other files are still uploading.
+ * "Finished files": what this browser uploaded, with download links (`/files/:id`, and `?token=`
+ * when the page has an upload token), kept across reloads in localStorage. The links carry
+ * `download`, so following one saves the file instead of leaving the page while other files are
+ * still uploading.
  */
 import { formatBytes } from '@ferry/react';
 import { type ReactNode, useRef } from 'react';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createS3DataStore, type S3DataStore } from '@ferry/server';
+import { createS3DataStore, mintUploadToken, type S3DataStore } from '@ferry/server';
 import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import { createUpload, type RetryEvent } from '../src/index.ts';
 import {
@@ -76,6 +76,37 @@ describe('presigned parts client against Ferry on S3', { skip: settings === unde
     assert.equal(await objectDigest(result.id), sha256(bytes));
     assert.deepEqual(await server.stored(result.url), { sha256: sha256(bytes), size: bytes.length });
     assert.equal(upload.progress.bytesConfirmed, bytes.length);
+  });
+
+  it('with an upload token: the token goes to Ferry (presign, ETag reports, complete), never to the bucket', async () => {
+    const secret = 'client-presign-token-secret-0123456789abcdef';
+    const guarded = await startFerry({ dataStore: store, authSecret: secret });
+    try {
+      const bytes = randomBytes(11 * MiB);
+      let calls = 0;
+      const upload = createUpload({
+        endpoint: `${guarded.origin}/uploads`,
+        protocol: 'parts',
+        presigned: true,
+        source: bytes,
+        chunkSize: 5 * MiB,
+        // The bucket refuses a request with both a presigned signature and an Authorization header:
+        // any part that carried the token would fail, and `limit: 0` fails the upload at once.
+        retry: { limit: 0 },
+        token: () => {
+          calls += 1;
+          return mintUploadToken({ secret, subject: 'presigner', ttlSeconds: 60 });
+        },
+        resumeStore: false,
+      });
+      const result = await upload.start();
+      assert.equal(calls, 1);
+      assert.equal(await objectDigest(result.id), sha256(bytes));
+      const unauthorized = await request(result.url, 'GET');
+      assert.equal(unauthorized.status, 401);
+    } finally {
+      await guarded.ferry?.close();
+    }
   });
 
   it('asks again for a URL the bucket refuses as expired, and completes', async () => {

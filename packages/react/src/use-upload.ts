@@ -20,7 +20,8 @@ export interface UploadView extends UploadSnapshot {
 /**
  * One upload. The snapshot changes only when something visible changed (state at once, progress
  * at most every `renderIntervalMs`); the actions keep their identity for the component's life.
- * Options are read when a file starts, so a new token in `headers` applies to the next file.
+ * Options are read when a file starts, so new `headers` apply to the next file; a new `token`
+ * reaches the running upload too (it is asked for again when the old one expires).
  * Unmounting does not stop the upload: call `cancel()` or `pause()` first if that is wanted.
  */
 export function useUpload(options: SingleUploadOptions): UploadView {

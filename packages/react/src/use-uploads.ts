@@ -24,7 +24,8 @@ export interface UploadsView extends UploadsSnapshot {
  * Many uploads. On mount it lists the uploads left unfinished before a reload (`restore`), continues
  * those whose file the browser kept, and shows the others as `needs-file` until the same file is
  * added again. Callbacks are always the latest ones passed; upload options (`headers`, chunk size)
- * apply from the next file on. Unmounting does not stop uploads.
+ * apply from the next file on, except `token`, which uploads already added read when they need
+ * one. Unmounting does not stop uploads.
  */
 export function useUploads(options: UploadsOptions): UploadsView {
   const [store] = useState<UploadsStore>(() => createUploadsStore(options));
