@@ -144,6 +144,25 @@ describe('upload tokens', () => {
     await refusedEverywhere(bearer(expired), 'ERR_TOKEN_EXPIRED');
   });
 
+  it('a HEAD, which has no body to name its code, says in its challenge that the token expired', async () => {
+    const expired = await mintUploadToken({
+      secret: SECRET,
+      subject: 'alice',
+      ttlSeconds: 60,
+      now: () => Date.now() - 120_000,
+    });
+    const late = await head(`${server.endpoint}${tusId}`, bearer(expired));
+    assert.equal(late.status, 401);
+    assert.match(
+      String(late.headers['www-authenticate']),
+      /error="invalid_token", error_description="[^"]*expired"/,
+    );
+    const forged = await head(`${server.endpoint}${tusId}`, bearer(`${alice}x`));
+    assert.equal(forged.status, 401);
+    assert.match(String(forged.headers['www-authenticate']), /error="invalid_token"/);
+    assert.doesNotMatch(String(forged.headers['www-authenticate']), /expired/);
+  });
+
   it('a tampered token (payload or signature changed): 401 ERR_TOKEN_INVALID', async () => {
     const [header, , signature] = alice.split('.');
     const otherPayload = Buffer.from(JSON.stringify(claims('mallory'))).toString('base64url');

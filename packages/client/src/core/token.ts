@@ -107,11 +107,15 @@ export function authorization(token: string | undefined): Record<string, string>
 
 /**
  * Whether `response` refuses the token as expired: Ferry's `ERR_TOKEN_EXPIRED`, or — an answer
- * without a body (HEAD), which cannot name its code — a 401 whose challenge says `invalid_token`.
+ * without a body (HEAD), which cannot name its code — a 401 whose challenge says `invalid_token`
+ * with an `error_description` that says it expired.
  */
 export function refusedAsExpired(response: HttpResponse): boolean {
   if (response.status !== 401) return false;
-  if (response.body === '') return /error="?invalid_token/i.test(response.headers['www-authenticate'] ?? '');
+  if (response.body === '') {
+    const challenge = response.headers['www-authenticate'] ?? '';
+    return /error="?invalid_token/i.test(challenge) && /error_description="[^"]*expired/i.test(challenge);
+  }
   return /"code"\s*:\s*"ERR_TOKEN_EXPIRED"/.test(response.body);
 }
 

@@ -123,7 +123,7 @@ export function createTokenVerifier(options: { secret: string; now?: () => numbe
       if (known !== undefined) {
         if (now() < known.expiresAt) return known;
         verified.delete(token);
-        throw new UploadError('ERR_TOKEN_EXPIRED', bearer(undefined));
+        throw new UploadError('ERR_TOKEN_EXPIRED', bearer(undefined, true));
       }
       let payload: Record<string, unknown>;
       try {
@@ -133,7 +133,8 @@ export function createTokenVerifier(options: { secret: string; now?: () => numbe
           currentDate: new Date(now()),
         }));
       } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw new UploadError('ERR_TOKEN_EXPIRED', bearer(error));
+        if (error instanceof joseErrors.JWTExpired)
+          throw new UploadError('ERR_TOKEN_EXPIRED', bearer(error, true));
         throw new UploadError('ERR_TOKEN_INVALID', bearer(error));
       }
       const grant = grantOf(payload);
@@ -179,10 +180,14 @@ function grantOf(payload: Record<string, unknown>): Grant {
   return Object.freeze(grant);
 }
 
-/** RFC 6750 §3: a 401 names the scheme, and says `invalid_token` when one was sent. */
-function bearer(cause: unknown) {
+/**
+ * RFC 6750 §3: a 401 names the scheme, and says `invalid_token` when one was sent; an expired token
+ * says so in `error_description`, which an answer without a body (HEAD) can still carry.
+ */
+function bearer(cause: unknown, expired = false) {
+  const description = expired ? ', error_description="the token expired"' : '';
   return {
-    headers: { 'www-authenticate': 'Bearer realm="ferry", error="invalid_token"' },
+    headers: { 'www-authenticate': `Bearer realm="ferry", error="invalid_token"${description}` },
     ...(cause === undefined ? {} : { cause }),
   };
 }
