@@ -95,7 +95,8 @@ describe('fuzzing (fast-check)', () => {
       JSON.stringify({ size: 20_000_000, partSize: 5 * 1024 * 1024 }),
     );
     partsId = (JSON.parse(created.body) as { id: string }).id;
-    alice = await tokenFor('alice');
+    // Valid for the whole run, however slow the machine.
+    alice = await tokenFor('alice', { ttlSeconds: 3600 });
   });
 
   after(async () => {
@@ -285,7 +286,7 @@ describe('fuzzing (fast-check)', () => {
     const file = await send(`${server.url}/files/${idOf(location)}`);
     assert.equal(file.status, 200);
     assert.equal(sha256(file.body), sha256(bytes));
-    const owned = await createUpload(authServer.endpoint, 10, bearer(alice));
+    const owned = await createUpload(authServer.endpoint, 10, bearer(await tokenFor('alice')));
     assert.ok(owned.startsWith(authServer.endpoint));
   });
 });
