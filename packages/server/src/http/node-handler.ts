@@ -10,6 +10,7 @@ import { UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
 import { errorResponse } from './error-response.ts';
+import { clientAddress } from './rate-limit.ts';
 import { effectiveMethod, originFrom, requestIdFrom } from './request-context.ts';
 import type { Router } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -81,6 +82,9 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
         trustProxy,
       ),
       requestId: requestIdFrom(header('x-request-id')),
+      get clientAddress() {
+        return clientAddress(header, req.socket.remoteAddress, trustProxy);
+      },
     };
 
     const handled = bodyConsumed
