@@ -115,6 +115,10 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     });
 
     function send(target: ServerResponse, response: HttpResponse): void {
+      // An answer before the whole body arrived (a body stopped for being too slow, a refusal before
+      // reading): close the connection rather than read the rest, so a trickling client cannot keep
+      // the socket.
+      if (!req.complete) response.headers.connection = 'close';
       const body = response.body;
       if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
         // An explicit length keeps the connection alive (no chunked terminator, no close on HEAD).
