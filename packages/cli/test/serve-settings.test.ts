@@ -82,6 +82,11 @@ function asFlag(entry: ServeOption, value: unknown): string[] {
   return [entry.flag, asText(value)];
 }
 
+/** What an option needs beside it to be valid: credentialed CORS needs an exact origin list. */
+const COMPANIONS: Partial<Record<string, Record<string, string>>> = {
+  corsCredentials: { FERRY_CORS_ORIGINS: 'https://app.example' },
+};
+
 describe('precedence: flags > FERRY_* environment > config file > defaults', () => {
   it('uses the defaults when nothing is given', () => {
     const settings = resolve([]);
@@ -96,9 +101,11 @@ describe('precedence: flags > FERRY_* environment > config file > defaults', () 
     it(`resolves ${entry.key} from ${entry.flag}, ${entry.env} and the file`, () => {
       const [fromFile, fromEnv, fromFlag] = samples(entry);
       const cwd = workDir({ [entry.key]: fromFile });
-      const env = { [entry.env]: asText(fromEnv) };
+      // Options valid only together with another one get it from the environment throughout.
+      const base: Record<string, string> = COMPANIONS[entry.key] ?? {};
+      const env = { ...base, [entry.env]: asText(fromEnv) };
 
-      const fileOnly = resolve([], {}, cwd);
+      const fileOnly = resolve([], base, cwd);
       assert.deepEqual(settingValue(fileOnly, entry.key), fromFile);
       assert.match(
         fileOnly.origins.get(entry.key) ?? '',
@@ -114,8 +121,11 @@ describe('precedence: flags > FERRY_* environment > config file > defaults', () 
       assert.equal(withFlag.origins.get(entry.key), entry.flag);
 
       // The flag alone, and the env alone, over the defaults.
-      assert.deepEqual(settingValue(resolve(asFlag(entry, fromEnv)), entry.key), fromEnv);
-      assert.deepEqual(settingValue(resolve([], { [entry.env]: asText(fromFlag) }), entry.key), fromFlag);
+      assert.deepEqual(settingValue(resolve(asFlag(entry, fromEnv), base), entry.key), fromEnv);
+      assert.deepEqual(
+        settingValue(resolve([], { ...base, [entry.env]: asText(fromFlag) }), entry.key),
+        fromFlag,
+      );
     });
   }
 

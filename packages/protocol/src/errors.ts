@@ -10,6 +10,10 @@ export const ERRORS = {
   ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'this method is not allowed on this resource' },
   ERR_HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
   ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request took too long to arrive' },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    message: 'too many uploads started in a short time; retry after the Retry-After seconds',
+  },
   ERR_SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; retry shortly' },
   ERR_INTERNAL: { status: 500, message: 'internal server error' },
   ERR_BODY_CONSUMED: {

@@ -62,18 +62,37 @@ export interface ServerConfig {
   trustProxy: boolean;
   /** Origins allowed by CORS: `['*']` for any. Default `['*']`. */
   corsOrigins: string[];
+  /**
+   * Answer CORS requests with `Access-Control-Allow-Credentials: true` (browsers then send cookies
+   * and HTTP auth). Needs an exact `corsOrigins` list: `*` is refused. Default false.
+   */
+  corsCredentials: boolean;
   /** How long a request waits for another request's lock on the same upload, in ms. Default 3000. */
   lockWaitMs: number;
   /** A lock holder that received no body bytes for this long yields to a waiting request, in ms. Default 500. */
   stallMs: number;
   /** A PATCH body that sends nothing for this long is stopped (its bytes kept) with a 500, in ms. Default 60000. */
   bodyTimeoutMs: number;
+  /**
+   * A request body must bring at least this many bytes per second, measured over windows of
+   * `bodyTimeoutMs` from its first byte, or it is stopped (its bytes kept) with a 500
+   * `ERR_BODY_TIMEOUT` — a trickle resets the idle timer but not this. 0 = no minimum. Default 1024.
+   */
+  minBodyBytesPerSecond: number;
   /** A request whose headers have not all arrived after this long is answered 408 (slowloris), in ms; 0 = no limit. Default 60000. */
   headersTimeoutMs: number;
   /** Largest total size of request headers, in bytes. Default 16384. */
   maxHeaderBytes: number;
   /** Largest `Upload-Metadata` header, in bytes. Default 4096. */
   maxMetadataBytes: number;
+  /**
+   * Uploads a client may start per second, sustained (tus and parts creations, Uppy's multipart
+   * creation); counted per token subject with auth on, else per client address. Beyond it: 429
+   * `ERR_RATE_LIMITED` with `Retry-After`. 0 = no limit. Default 0 — see docs/security.md.
+   */
+  rateLimitPerSecond: number;
+  /** Uploads a client may start at once before `rateLimitPerSecond` applies (at least 1). Default 20. */
+  rateLimitBurst: number;
   /** On shutdown, how long in-flight requests may take to store what they received, in ms. Default 10000. */
   shutdownTimeoutMs: number;
   /** Log level for the JSON (pino) logs. Default `info`. */
@@ -108,12 +127,16 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   hashUploads: false,
   trustProxy: false,
   corsOrigins: ['*'],
+  corsCredentials: false,
   lockWaitMs: 3000,
   stallMs: 500,
   bodyTimeoutMs: 60_000,
+  minBodyBytesPerSecond: 1024,
   headersTimeoutMs: 60_000,
   maxHeaderBytes: 16_384,
   maxMetadataBytes: 4096,
+  rateLimitPerSecond: 0,
+  rateLimitBurst: 20,
   shutdownTimeoutMs: 10_000,
   logLevel: 'info',
   authSecret: '',
@@ -235,6 +258,11 @@ export const CONFIG_FIELDS: ReadonlyArray<{
   },
   { key: 'corsOrigins', type: 'list', description: 'comma-separated origins allowed by CORS (* for any)' },
   {
+    key: 'corsCredentials',
+    type: 'boolean',
+    description: 'allow credentialed CORS requests (cookies, HTTP auth); needs exact corsOrigins, not *',
+  },
+  {
     key: 'lockWaitMs',
     type: 'integer',
     description: 'ms a request waits for the lock held by another request',
@@ -246,12 +274,29 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     description: 'ms without body bytes after which a PATCH is stopped (500)',
   },
   {
+    key: 'minBodyBytesPerSecond',
+    type: 'integer',
+    description:
+      'least bytes per second a request body must bring, over windows of bodyTimeoutMs, or it is stopped (0 = no minimum)',
+  },
+  {
     key: 'headersTimeoutMs',
     type: 'integer',
     description: 'ms a request may take to send its headers before it is answered 408 (0 = no limit)',
   },
   { key: 'maxHeaderBytes', type: 'integer', description: 'largest total size of request headers, in bytes' },
   { key: 'maxMetadataBytes', type: 'integer', description: 'largest Upload-Metadata header, in bytes' },
+  {
+    key: 'rateLimitPerSecond',
+    type: 'integer',
+    description:
+      'uploads a client (token subject, else address) may start per second; beyond: 429 with Retry-After (0 = no limit)',
+  },
+  {
+    key: 'rateLimitBurst',
+    type: 'integer',
+    description: 'uploads a client may start at once before rateLimitPerSecond applies',
+  },
   {
     key: 'shutdownTimeoutMs',
     type: 'integer',
@@ -332,6 +377,12 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
   // SigV4 presigned URLs are valid for at most 7 days.
   if (config.presignExpirySeconds < 1 || config.presignExpirySeconds > 604_800) {
     throw new ConfigError('option "presignExpirySeconds" must be from 1 to 604800');
+  }
+  if (config.rateLimitBurst < 1) throw new ConfigError('option "rateLimitBurst" must be at least 1');
+  if (config.corsCredentials && config.corsOrigins.includes('*')) {
+    throw new ConfigError(
+      'option "corsCredentials" needs an exact list of origins in "corsOrigins" (for example https://app.example.com), not "*": any site could then make requests with your users\' credentials',
+    );
   }
   return Object.freeze(config);
 }

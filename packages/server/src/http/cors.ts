@@ -51,8 +51,13 @@ export const EXPOSED_HEADERS = [
   'WWW-Authenticate',
 ].join(', ');
 
-export function createCors(allowedOrigins: readonly string[]) {
+/** `credentials`: allow credentialed requests; only with an exact origin list (checked by the config). */
+export function createCors(allowedOrigins: readonly string[], credentials = false) {
   const any = allowedOrigins.includes('*');
+  if (credentials && any) throw new TypeError('createCors: credentials need an exact origin list, not *');
+  const withCredentials: Record<string, string> = credentials
+    ? { 'access-control-allow-credentials': 'true' }
+    : {};
   const allowed = new Set(allowedOrigins);
   return {
     /** Headers for a response to a request from `origin` (none when the origin is not allowed). */
@@ -62,6 +67,7 @@ export function createCors(allowedOrigins: readonly string[]) {
       return {
         'access-control-allow-origin': origin,
         'access-control-expose-headers': EXPOSED_HEADERS,
+        ...withCredentials,
         vary: 'Origin',
       };
     },
@@ -73,6 +79,7 @@ export function createCors(allowedOrigins: readonly string[]) {
         'access-control-allow-methods': ALLOWED_METHODS,
         'access-control-allow-headers': ALLOWED_HEADERS,
         'access-control-max-age': '86400',
+        ...withCredentials,
         vary: 'Origin',
       };
     },

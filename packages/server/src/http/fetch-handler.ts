@@ -6,11 +6,16 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
+import { clientAddress } from './rate-limit.ts';
 import { effectiveMethod, originFrom, requestIdFrom } from './request-context.ts';
 import type { Router } from './router.ts';
 import type { HttpRequest } from './types.ts';
 
-export type FetchHandler = (request: Request) => Promise<Response>;
+/**
+ * `info.clientAddress`: the peer's address, when the host framework tells it (the fetch API does
+ * not); the per-address rate limit needs it or trusted forwarding headers.
+ */
+export type FetchHandler = (request: Request, info?: { clientAddress?: string }) => Promise<Response>;
 
 export interface FetchHandlerOptions {
   router: Router;
@@ -25,7 +30,7 @@ const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
 export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
   const { router, metrics, logger, trustProxy, tracker } = options;
-  return async (incoming) => {
+  return async (incoming, info) => {
     const started = performance.now();
     const url = new URL(incoming.url);
     const header = (name: string) => incoming.headers.get(name) ?? undefined;
@@ -41,6 +46,7 @@ export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
       signal: incoming.signal,
       origin: originFrom(header, { proto: url.protocol.slice(0, -1), host: url.host }, trustProxy),
       requestId: requestIdFrom(header('x-request-id')),
+      clientAddress: clientAddress(header, info?.clientAddress, trustProxy),
     };
     tracker?.begin();
     let response: Awaited<ReturnType<Router['handle']>>;

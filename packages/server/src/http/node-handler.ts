@@ -10,6 +10,7 @@ import { UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.ts';
 import { errorResponse } from './error-response.ts';
+import { clientAddress } from './rate-limit.ts';
 import { effectiveMethod, originFrom, requestIdFrom } from './request-context.ts';
 import type { Router } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -81,6 +82,9 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
         trustProxy,
       ),
       requestId: requestIdFrom(header('x-request-id')),
+      get clientAddress() {
+        return clientAddress(header, req.socket.remoteAddress, trustProxy);
+      },
     };
 
     const handled = bodyConsumed
@@ -111,6 +115,10 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     });
 
     function send(target: ServerResponse, response: HttpResponse): void {
+      // An answer before the whole body arrived (a body stopped for being too slow, a refusal before
+      // reading): close the connection rather than read the rest, so a trickling client cannot keep
+      // the socket.
+      if (!req.complete) response.headers.connection = 'close';
       const body = response.body;
       if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
         // An explicit length keeps the connection alive (no chunked terminator, no close on HEAD).

@@ -17,6 +17,7 @@ import type { UploadService } from '../service/upload-service.ts';
 import type { StaticSite } from '../web/static-site.ts';
 import { createCors } from './cors.ts';
 import { errorResponse } from './error-response.ts';
+import { createRateLimiter } from './rate-limit.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
 
 export interface RouterOptions {
@@ -68,6 +69,35 @@ export function createRouter(options: RouterOptions): Router {
 
   const namespaceOf = (grant: Grant | undefined) => grant?.subject ?? OPEN_NAMESPACE;
 
+  const limiter =
+    config.rateLimitPerSecond > 0
+      ? createRateLimiter({ perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst })
+      : undefined;
+
+  /**
+   * The rate limit, taken by requests that start an upload (the other requests of an upload are
+   * bounded by the upload itself, so a parallel upload is never limited mid-way). Counted per token
+   * subject when auth is on — users behind one NAT are told apart — else per client address; a
+   * request whose address is unknown (a fetch adapter without it) is not counted.
+   */
+  function limitStart(request: HttpRequest, grant: Grant | undefined): void {
+    if (limiter === undefined) return;
+    const key =
+      grant !== undefined
+        ? `sub:${grant.subject}`
+        : request.clientAddress !== undefined
+          ? `ip:${request.clientAddress}`
+          : undefined;
+    if (key === undefined) return;
+    const wait = limiter.take(key);
+    if (wait > 0) {
+      throw new UploadError('ERR_RATE_LIMITED', {
+        headers: { 'retry-after': String(wait) },
+        details: { retryAfterSeconds: wait },
+      });
+    }
+  }
+
   /**
    * Another owner's upload, or one outside a single-upload token's reach, answers 404 — the same as
    * an id that does not exist, so ids cannot be probed. Checked on the record read without a lock,
@@ -102,7 +132,10 @@ export function createRouter(options: RouterOptions): Router {
     const grant = await authorize(request);
     const namespace = namespaceOf(grant);
     if (path === partsPath || path === bareParts) {
-      if (method === 'POST') return parts.create(request, namespace, grant);
+      if (method === 'POST') {
+        limitStart(request, grant);
+        return parts.create(request, namespace, grant);
+      }
       if (method === 'GET' || method === 'HEAD') {
         checkNamespaceWide(grant);
         return feed.list(request, namespace);
@@ -142,7 +175,7 @@ export function createRouter(options: RouterOptions): Router {
     }
     throw new UploadError('ERR_NOT_FOUND');
   }
-  const cors = createCors(config.corsOrigins);
+  const cors = createCors(config.corsOrigins, config.corsCredentials);
 
   /** The paths that belong to the API; the web app never answers them. */
   function owns(path: string): boolean {
@@ -163,11 +196,16 @@ export function createRouter(options: RouterOptions): Router {
     if (path.startsWith(partsPath) || path === bareParts) return routeParts(request);
     if (uppy !== undefined && path.startsWith(UPPY_S3_PATH)) {
       const grant = await authorize(request);
+      if (method === 'POST' && (path === `${UPPY_S3_PATH}multipart` || path === `${UPPY_S3_PATH}multipart/`))
+        limitStart(request, grant);
       return uppy.handle(request, namespaceOf(grant), grant);
     }
     if (path === basePath || path === bareBase) {
       const grant = await authorize(request);
-      if (method === 'POST') return tus.create(request, namespaceOf(grant), grant);
+      if (method === 'POST') {
+        limitStart(request, grant);
+        return tus.create(request, namespaceOf(grant), grant);
+      }
       if (method === 'OPTIONS') return tus.options();
       throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST, OPTIONS' } });
     }

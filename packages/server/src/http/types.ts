@@ -23,6 +23,11 @@ export interface HttpRequest {
   /** The origin the client used (scheme://host), as trusted by the configuration. */
   readonly origin: string;
   readonly requestId: string;
+  /**
+   * The client's address the rate limit counts against (see `clientAddress`); undefined when the
+   * adapter cannot know it (the fetch adapter without trusted forwarding headers).
+   */
+  readonly clientAddress?: string | undefined;
 }
 
 export type ResponseBody = string | Uint8Array | Readable | null;

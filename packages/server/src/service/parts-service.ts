@@ -212,6 +212,7 @@ export class PartsService {
     const watch = new TransferWatch({
       stallMs: this.#config.stallMs,
       bodyTimeoutMs: this.#config.bodyTimeoutMs,
+      minBytesPerSecond: this.#config.minBodyBytesPerSecond,
       request: input.signal,
     });
     if (this.#shuttingDown) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
@@ -274,7 +275,7 @@ export class PartsService {
         maxBytes: end - start,
         expectedBytes: end - start,
         onChunk: (chunk) => {
-          watch.touch();
+          watch.touch(chunk.byteLength);
           hash.update(chunk);
           tap?.chunk(chunk);
         },

@@ -180,6 +180,7 @@ export class UploadService {
     const watch = new TransferWatch({
       stallMs: this.config.stallMs,
       bodyTimeoutMs: this.config.bodyTimeoutMs,
+      minBytesPerSecond: this.config.minBodyBytesPerSecond,
       request: input.signal,
     });
     if (this.#shuttingDown) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
@@ -289,7 +290,7 @@ export class UploadService {
     const hash = await this.#hasher?.resume(record);
     const live = this.#events && progressTap(this.#events, record, start);
     const onChunk = (chunk: Uint8Array) => {
-      watch.touch();
+      watch.touch(chunk.byteLength);
       if (digests) for (const digest of digests.values()) digest.update(chunk);
       hash?.update(chunk);
       live?.chunk(chunk.byteLength);
