@@ -240,7 +240,7 @@ export const CONFIG_FIELDS: ReadonlyArray<{
   {
     key: 'allowTypes',
     type: 'list',
-    defaultLabel: 'any type',
+    defaultLabel: 'none (every type)',
     description:
       'comma-separated MIME types or patterns (image/*,application/pdf) the content of a finished upload, sniffed from its magic bytes, must match; others are refused and deleted',
   },
