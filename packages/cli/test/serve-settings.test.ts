@@ -62,6 +62,7 @@ function samples(entry: ServeOption): [unknown, unknown, unknown] {
       return [values[0], values[1], values[0]];
     }
     case 'list':
+      if (entry.key === 'allowTypes') return [['image/*'], ['image/png', 'application/pdf'], ['text/plain']];
       return [
         ['https://file.example'],
         ['https://env.example', 'https://b.example'],

@@ -114,7 +114,14 @@ export interface FileInfo {
   url: string;
   size: number;
   name: string | null;
+  /** The type the client declared (`filetype` metadata). */
   type: string | null;
+  /**
+   * The type the server sniffed from the file's first bytes when it finished
+   * (`application/octet-stream` when they match no known format); null when it was not sniffed.
+   * Downloads are served with this type (within the server's safe-type rules).
+   */
+  sniffedType: string | null;
   /** Lower-case hex SHA-256, when the server verified it. */
   sha256: string | null;
   metadata: Record<string, string>;

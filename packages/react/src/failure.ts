@@ -46,7 +46,8 @@ function tokenRefusal(serverCode: string | undefined, name: string): string {
     case 'ERR_TOKEN_MAX_SIZE':
       return `${name} is larger than this upload link allows.`;
     case 'ERR_TYPE_NOT_ALLOWED':
-      return `This upload link does not allow this type of file.`;
+      // Also the server's content check (--allow-types): the file's bytes are of a type it refuses.
+      return `The server does not accept this type of file.`;
     case 'ERR_TOKEN_SCOPE':
       return `This upload link cannot start new uploads.`;
     default:

@@ -3,6 +3,7 @@
  * fills defaults and validates once, returning a frozen object. Libraries never read the environment:
  * the CLI maps flags, `FERRY_*` variables and a config file onto this shape.
  */
+import { normalizeType, TYPE_PATTERN } from './content/type-patterns.ts';
 
 export type Durability = 'fsync' | 'none';
 export type DirectIo = 'auto' | 'on' | 'off';
@@ -58,6 +59,13 @@ export interface ServerConfig {
   directIo: DirectIo;
   /** Compute the SHA-256 of every upload while it streams in (recorded on the upload). Default false. */
   hashUploads: boolean;
+  /**
+   * Content check: the MIME types (`image/png`) and patterns (`image/*`) a file's content, sniffed
+   * from its magic bytes when it finishes, must match; a file that matches none is refused with
+   * `ERR_TYPE_NOT_ALLOWED` and deleted. `[]` = every type is accepted (the type is still sniffed
+   * and recorded). Default `[]`.
+   */
+  allowTypes: string[];
   /** Build `Location` from `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto`. Default false. */
   trustProxy: boolean;
   /** Origins allowed by CORS: `['*']` for any. Default `['*']`. */
@@ -125,6 +133,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   durability: 'none',
   directIo: 'auto',
   hashUploads: false,
+  allowTypes: [],
   trustProxy: false,
   corsOrigins: ['*'],
   corsCredentials: false,
@@ -252,6 +261,13 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     description: 'compute the SHA-256 of every upload as it streams in',
   },
   {
+    key: 'allowTypes',
+    type: 'list',
+    defaultLabel: 'none (every type)',
+    description:
+      'comma-separated MIME types or patterns (image/*,application/pdf) the content of a finished upload, sniffed from its magic bytes, must match; others are refused and deleted',
+  },
+  {
     key: 'trustProxy',
     type: 'boolean',
     description: 'build Location from Forwarded / X-Forwarded-* headers',
@@ -327,7 +343,11 @@ export class ConfigError extends Error {
 
 /** Fills defaults, checks every field and freezes the result. Throws `ConfigError` naming the field. */
 export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<ServerConfig> {
-  const config: ServerConfig = { ...DEFAULT_CONFIG, corsOrigins: [...DEFAULT_CONFIG.corsOrigins] };
+  const config: ServerConfig = {
+    ...DEFAULT_CONFIG,
+    corsOrigins: [...DEFAULT_CONFIG.corsOrigins],
+    allowTypes: [...DEFAULT_CONFIG.allowTypes],
+  };
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;
     if (!(key in DEFAULT_CONFIG)) throw new ConfigError(`unknown option "${key}"`);
@@ -365,6 +385,13 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
   if (!config.partsPath.endsWith('/')) config.partsPath = `${config.partsPath}/`;
   if (config.partsPath.startsWith(config.basePath) || config.basePath.startsWith(config.partsPath)) {
     throw new ConfigError('options "basePath" and "partsPath" must not contain each other');
+  }
+  config.allowTypes = [...new Set(config.allowTypes.map(normalizeType))];
+  const badType = config.allowTypes.find((type) => !TYPE_PATTERN.test(type));
+  if (badType !== undefined) {
+    throw new ConfigError(
+      `option "allowTypes" takes MIME types or patterns like image/png, image/* or */* (got ${JSON.stringify(badType)})`,
+    );
   }
   if (config.maxSize === 0) throw new ConfigError('option "maxSize" must be at least 1');
   if (config.s3OrphanSweepIntervalSeconds < 1) {

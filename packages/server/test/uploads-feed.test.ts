@@ -460,6 +460,7 @@ describe('feed stream bounds (a client that does not read)', () => {
     finishedAt: null,
     partSize: null,
     expectedSha256: null,
+    sniffedType: null,
     version: 1,
   });
   const wire = (event: UploadEventRecord) =>

@@ -39,6 +39,7 @@ export function sampleUploadRecord(overrides: Partial<NewRecord> = {}): NewRecor
     finishedAt: null,
     partSize: null,
     expectedSha256: null,
+    sniffedType: null,
     ...overrides,
   };
 }
@@ -329,6 +330,24 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
         assert.equal(created.partSize, null);
         assert.equal(created.expectedSha256, null);
         assert.equal((await store.get(input.id))?.partSize, null);
+      });
+
+      it('keeps a sniffed type given at creation or by an update, and defaults it to null', async () => {
+        const { sniffedType: _s, ...input } = sampleUploadRecord();
+        const created = await store.create(input);
+        assert.equal(created.sniffedType, null);
+        const finished = await store.update(created.id, created.version, {
+          state: 'finished',
+          finishedAt: 5,
+          sniffedType: 'image/png',
+        });
+        assert.equal(finished.sniffedType, 'image/png');
+        assert.deepEqual(await store.get(created.id), finished);
+        const copy = await store.create(
+          sampleUploadRecord({ state: 'finished', sniffedType: 'application/pdf' }),
+        );
+        assert.equal(copy.sniffedType, 'application/pdf');
+        assert.deepEqual(await store.get(copy.id), copy);
       });
 
       it('records parts in number order, replaces a re-sent part, and forgets one', async () => {

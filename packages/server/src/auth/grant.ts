@@ -3,7 +3,9 @@
  * without a grant (auth off) passes every check: its namespace is ''.
  */
 import { UploadError } from '@ferry/protocol';
-import { normalizeType } from './upload-token.ts';
+import { typeAllowed } from '../content/type-patterns.ts';
+
+export { typeAllowed };
 
 export interface Grant {
   /** The token's `sub`: the namespace that owns the uploads made with it. */
@@ -20,15 +22,6 @@ export interface Grant {
 
 /** Metadata keys that declare a file's type: tus clients send `filetype` (Uppy also `type`). */
 const TYPE_KEYS = ['filetype', 'type'] as const;
-
-/** True when `type` matches one of `patterns` (`image/png`, `image/*`, `*\/*`). */
-export function typeAllowed(patterns: readonly string[], type: string): boolean {
-  const wanted = normalizeType(type);
-  const slash = wanted.indexOf('/');
-  if (slash <= 0 || slash === wanted.length - 1) return false;
-  const major = wanted.slice(0, slash);
-  return patterns.some((pattern) => pattern === '*/*' || pattern === wanted || pattern === `${major}/*`);
-}
 
 /** A new upload: refused with a token for one upload, above its `maxSize`, or of a type it does not allow. */
 export function checkCreate(

@@ -12,6 +12,7 @@
 import { isValidUploadId, UploadError } from '@ferry/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { ConfigError } from '../config.ts';
+import { normalizeType, TYPE_PATTERN } from '../content/type-patterns.ts';
 import type { Grant } from './grant.ts';
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
@@ -20,8 +21,6 @@ export const MIN_SECRET_BYTES = 32;
 export const MAX_SUBJECT_LENGTH = 256;
 /** Most patterns a `types` claim may hold. */
 export const MAX_TYPE_PATTERNS = 64;
-/** `type/subtype`, `type/*` or `*\/*`, lower case, without parameters. */
-const TYPE_PATTERN = /^(?:\*\/\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/(?:\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126}))$/;
 
 export interface UploadTokenOptions {
   /** The server's auth secret (at least 32 bytes). */
@@ -47,11 +46,6 @@ export function checkAuthSecret(secret: string): void {
       `option "authSecret" must be at least ${MIN_SECRET_BYTES} bytes (use e.g. \`openssl rand -base64 32\`)`,
     );
   }
-}
-
-/** Reads `image/PNG; charset=x` as `image/png`. */
-export function normalizeType(type: string): string {
-  return (type.split(';')[0] ?? '').trim().toLowerCase();
 }
 
 /** Mints an upload token. Throws `ConfigError` for a short secret and `TypeError` for bad claims. */

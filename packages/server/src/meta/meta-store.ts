@@ -35,13 +35,22 @@ export interface UploadRecord {
   partSize: number | null;
   /** Parts API: the whole-file SHA-256 the client declared at creation, verified at completion. */
   expectedSha256: string | null;
+  /**
+   * The MIME type sniffed from the finished file's first bytes (`application/octet-stream` when
+   * they tell nothing); `null` until it finishes, for tus partial uploads, and for uploads that
+   * finished before the server sniffed types.
+   */
+  sniffedType: string | null;
   /** Incremented by every update. */
   version: number;
 }
 
-/** What `create` takes: the parts-API fields may be left out (they default to `null`). */
-export type NewUploadRecord = Omit<UploadRecord, 'version' | 'updatedAt' | 'partSize' | 'expectedSha256'> &
-  Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256'>>;
+/** What `create` takes: the parts-API fields and the sniffed type may be left out (they default to `null`). */
+export type NewUploadRecord = Omit<
+  UploadRecord,
+  'version' | 'updatedAt' | 'partSize' | 'expectedSha256' | 'sniffedType'
+> &
+  Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256' | 'sniffedType'>>;
 
 /** A stored part of a parts-API upload. Recorded only after its bytes are stored (and synced). */
 export interface PartRecord {
@@ -58,7 +67,15 @@ export interface PartRecord {
 export type UploadPatch = Partial<
   Pick<
     UploadRecord,
-    'size' | 'offset' | 'metadata' | 'state' | 'storageKey' | 'sha256' | 'expiresAt' | 'finishedAt'
+    | 'size'
+    | 'offset'
+    | 'metadata'
+    | 'state'
+    | 'storageKey'
+    | 'sha256'
+    | 'expiresAt'
+    | 'finishedAt'
+    | 'sniffedType'
   >
 >;
 

@@ -10,6 +10,7 @@ export interface Metrics {
   readonly uploadsFinished: Counter;
   readonly uploadsTerminated: Counter;
   readonly uploadsExpired: Counter;
+  readonly uploadsRejected: Counter<'reason'>;
 }
 
 export function createMetrics(activeUploads: () => Promise<number>): Metrics {
@@ -49,6 +50,12 @@ export function createMetrics(activeUploads: () => Promise<number>): Metrics {
     uploadsExpired: new Counter({
       name: 'ferry_uploads_expired_total',
       help: 'Unfinished uploads removed by the expiry sweeper',
+      registers,
+    }),
+    uploadsRejected: new Counter({
+      name: 'ferry_uploads_rejected_total',
+      help: 'Uploads refused and deleted when they finished, by reason (type: a content type the allow-list does not allow)',
+      labelNames: ['reason'],
       registers,
     }),
   };

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { defaultPartSize, partCountOf, partRange, partSizeProblem, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
+import { ContentCheck } from '../content/content-check.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
 import type { MetaStore, PartRecord, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -124,6 +125,7 @@ export class PartsService {
   readonly #digests: DigestThread;
   /** False for a store that cannot read an upload in progress (S3). */
   readonly #readsInProgress: boolean;
+  readonly #content: ContentCheck;
   #shuttingDown = false;
 
   constructor(options: PartsServiceOptions) {
@@ -137,6 +139,15 @@ export class PartsService {
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
     const reader = options.capabilities.downloadable;
+    this.#content = new ContentCheck({
+      allowTypes: options.config.allowTypes,
+      reader,
+      remover: options.capabilities.terminatable,
+      meta: options.metaStore,
+      metrics: options.metrics,
+      logger: options.logger,
+      events: options.events,
+    });
     this.#digests = options.digests ?? sharedDigestThread();
     this.#readsInProgress = (options.dataStore as { readsInProgress?: boolean }).readsInProgress !== false;
     this.#hasher =
@@ -435,6 +446,7 @@ export class PartsService {
         }
       }
       finishedKey ??= await store.completeParts(record.storageKey, { id, size, parts: stored });
+      const sniffedType = await this.#content.check(record, finishedKey, size, input.signal);
       const finished = await this.#meta.update(id, record.version, {
         state: 'finished',
         storageKey: finishedKey,
@@ -442,6 +454,7 @@ export class PartsService {
         sha256,
         finishedAt: this.#now(),
         expiresAt: null,
+        sniffedType,
       });
       this.#metrics.uploadsFinished.inc();
       this.#logger.info({ uploadId: id, size, parts: partCount }, 'upload finished');
@@ -489,7 +502,9 @@ export class PartsService {
     const duplicable = this.#caps.duplicable;
     if (!duplicable || input.sha256 === undefined) return undefined;
     const original = await this.#meta.findFinished(input.namespace, input.sha256, input.size);
-    if (original === undefined) return undefined;
+    // A copy would skip the content check: an original the allow-list does not allow now (or one
+    // never sniffed) is not copied, and the bytes are uploaded and checked instead.
+    if (original === undefined || !this.#content.allows(original.sniffedType)) return undefined;
     const id = newUploadId();
     let storageKey: string;
     try {
@@ -512,6 +527,7 @@ export class PartsService {
       storageKey,
       // The original's digest was verified by this server; the bytes are the same inode.
       sha256: original.sha256,
+      sniffedType: original.sniffedType,
       createdAt: now,
       expiresAt: null,
       finishedAt: now,

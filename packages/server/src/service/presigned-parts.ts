@@ -23,6 +23,7 @@
 import { PART_LIMITS, partCountOf, partRange, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
+import { ContentCheck } from '../content/content-check.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
 import {
   type MetaStore,
@@ -110,6 +111,7 @@ export class PresignedParts {
   readonly #events: UploadEvents;
   readonly #parts: PartsService;
   readonly #now: () => number;
+  readonly #content: ContentCheck | undefined;
 
   constructor(options: PresignedPartsOptions) {
     this.#config = options.config;
@@ -121,6 +123,18 @@ export class PresignedParts {
     this.#events = options.events;
     this.#parts = options.parts;
     this.#now = options.now ?? Date.now;
+    this.#content =
+      this.#store === undefined
+        ? undefined
+        : new ContentCheck({
+            allowTypes: options.config.allowTypes,
+            reader: this.#store,
+            remover: this.#store,
+            meta: options.metaStore,
+            metrics: options.metrics,
+            logger: options.logger,
+            events: options.events,
+          });
   }
 
   /** False when the storage cannot presign (every method then refuses with 405). */
@@ -412,6 +426,9 @@ export class PresignedParts {
         throw error;
       }
     }
+    // A refused type deletes the object and the upload (unlike a SHA-256 mismatch, sending the
+    // same bytes again cannot help).
+    const sniffedType = (await this.#content?.check(record, finishedKey, size, input.signal)) ?? null;
     const current = (await this.#meta.get(id)) ?? record;
     const finished = await this.#meta.update(id, current.version, {
       state: 'finished',
@@ -421,6 +438,7 @@ export class PresignedParts {
       sha256,
       finishedAt: this.#now(),
       expiresAt: null,
+      sniffedType,
     });
     this.#metrics.uploadsFinished.inc();
     this.#logger.info({ uploadId: id, size, parts: input.parts.length, direct: true }, 'upload finished');

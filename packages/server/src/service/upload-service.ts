@@ -7,6 +7,7 @@ import { randomFillSync } from 'node:crypto';
 import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
+import { ContentCheck } from '../content/content-check.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
 import type { MetaStore, UploadPatch, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -97,6 +98,7 @@ export class UploadService {
   readonly #digests: DigestThread;
   readonly #events: UploadEvents | undefined;
   readonly #orphans: OrphanSweep | undefined;
+  readonly #content: ContentCheck;
   /** Bodies being written now: stopped on shutdown, each storing what it received. */
   readonly #active = new Set<TransferWatch>();
   #shuttingDown = false;
@@ -115,6 +117,15 @@ export class UploadService {
     this.#hasher = options.config.hashUploads
       ? new UploadHasher(this.capabilities.downloadable, this.#digests)
       : undefined;
+    this.#content = new ContentCheck({
+      allowTypes: options.config.allowTypes,
+      reader: this.capabilities.downloadable,
+      remover: this.capabilities.terminatable,
+      meta: options.metaStore,
+      metrics: options.metrics,
+      logger: options.logger,
+      events: options.events,
+    });
     const sweepable = orphanSweeperOf(options.dataStore);
     this.#orphans =
       sweepable === undefined
@@ -385,6 +396,16 @@ export class UploadService {
   async #finish(record: UploadRecord): Promise<UploadRecord> {
     const size = record.size ?? record.offset;
     const finishedKey = await this.#data.finalize(record.storageKey, { id: record.id, size });
+    // A partial upload is a fragment of a file: only the final upload it joins has a type to check.
+    let sniffedType: string | null = null;
+    if (record.concat?.kind !== 'partial') {
+      try {
+        sniffedType = await this.#content.check(record, finishedKey, size);
+      } catch (error) {
+        this.#hasher?.forget(record.id);
+        throw error;
+      }
+    }
     const sha256 = this.#hasher === undefined ? null : await this.#finishedDigest(record, finishedKey, size);
     const patch: UploadPatch = {
       state: 'finished',
@@ -393,6 +414,7 @@ export class UploadService {
       size,
       finishedAt: this.#now(),
       expiresAt: null,
+      sniffedType,
     };
     if (sha256 !== null) patch.sha256 = sha256;
     const finished = await this.#meta.update(record.id, record.version, patch);
@@ -446,6 +468,8 @@ export class UploadService {
       id,
       parts.map((part) => part.storageKey),
     );
+    // Checked before the record exists: a refused file leaves nothing behind (the partials stay).
+    const sniffedType = await this.#content.check({ id, metadata: input.metadata }, storageKey, size);
     const record = await this.#meta.create({
       id,
       namespace: input.namespace,
@@ -460,6 +484,7 @@ export class UploadService {
       createdAt: now,
       expiresAt: null,
       finishedAt: now,
+      sniffedType,
     });
     this.#metrics.uploadsCreated.inc();
     this.#metrics.uploadsFinished.inc();

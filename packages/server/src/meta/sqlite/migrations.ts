@@ -62,6 +62,15 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE state = 'finished' AND sha256 IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'sniffed type',
+    // The type sniffed from a finished file's magic bytes. Rows written before it stay NULL: their
+    // bytes were never looked at, and downloads fall back to the declared type for them.
+    sql: `
+      ALTER TABLE uploads ADD COLUMN sniffed_type TEXT;
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

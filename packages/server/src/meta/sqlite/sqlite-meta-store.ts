@@ -51,7 +51,7 @@ export interface SqliteMetaStoreConfig {
 
 const COLUMNS =
   'id, namespace, protocol, size, byte_offset, metadata, concat, state, storage_key, sha256, ' +
-  'created_at, updated_at, expires_at, finished_at, version, part_size, expected_sha256';
+  'created_at, updated_at, expires_at, finished_at, version, part_size, expected_sha256, sniffed_type';
 
 /** The patchable fields, in the order of the bits of an update's shape mask. */
 const PATCH_FIELDS = [
@@ -63,6 +63,7 @@ const PATCH_FIELDS = [
   ['sha256', 'sha256'],
   ['expiresAt', 'expires_at'],
   ['finishedAt', 'finished_at'],
+  ['sniffedType', 'sniffed_type'],
 ] as const satisfies readonly (readonly [keyof UploadPatch, string])[];
 
 interface Batch {
@@ -92,6 +93,7 @@ function toRecord(row: Row): UploadRecord {
     version: row[14] as number,
     partSize: row[15] as number | null,
     expectedSha256: row[16] as string | null,
+    sniffedType: row[17] as string | null,
   };
 }
 
@@ -136,7 +138,7 @@ class SqliteMetaStore implements MetaStore {
   #listParts: StatementSync;
   #findFinished: StatementSync;
   #inProgress: StatementSync;
-  /** Update statements by shape (which fields a patch sets): at most 2^8, each prepared once. */
+  /** Update statements by shape (which fields a patch sets): at most 2^9, each prepared once. */
   #updates: (StatementSync | undefined)[] = [];
   /** The writes in the open transaction, settled when it commits; `undefined` with none open. */
   #batch: Batch | undefined;
@@ -147,7 +149,7 @@ class SqliteMetaStore implements MetaStore {
     // extended code we would have to decode.
     this.#insert = prepareArrays(
       db,
-      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
     );
     this.#select = prepareArrays(db, `SELECT ${COLUMNS} FROM uploads WHERE id = ?`);
@@ -219,6 +221,7 @@ class SqliteMetaStore implements MetaStore {
       nullable(input.finishedAt),
       nullable(input.partSize),
       nullable(input.expectedSha256),
+      nullable(input.sniffedType),
     );
     if (changes === 0) throw new DuplicateIdError(input.id);
     // Parse back what was stored so the caller holds its own copy, exactly as `get` would return it.
@@ -240,6 +243,7 @@ class SqliteMetaStore implements MetaStore {
       version: 1,
       partSize: input.partSize ?? null,
       expectedSha256: input.expectedSha256 ?? null,
+      sniffedType: input.sniffedType ?? null,
     };
   }
 
@@ -309,10 +313,10 @@ class SqliteMetaStore implements MetaStore {
   async listInProgress(namespace: string, now: number, limit: number): Promise<InProgressUpload[]> {
     return (this.#inProgress.all(namespace, now, limit) as unknown as Row[]).map((row) => {
       const record = toRecord(row);
-      const partsReceived = row[17] as number;
+      const partsReceived = row[18] as number;
       return {
         record,
-        receivedBytes: record.protocol === 'parts' ? (row[18] as number) : record.offset,
+        receivedBytes: record.protocol === 'parts' ? (row[19] as number) : record.offset,
         partsReceived,
       };
     });

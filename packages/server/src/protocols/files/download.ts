@@ -1,10 +1,12 @@
 /**
  * GET/HEAD of finished files: one byte range at most (RFC 9110 §14), strong ETags (a finished file
- * never changes), and headers that keep a browser from running what users uploaded: the stored type
- * is only trusted from a short allow-list, `nosniff` always, and a sanitized attachment name.
+ * never changes), and headers that keep a browser from running what users uploaded: the type (the
+ * sniffed one, see `servedType`) is only trusted from a short allow-list, `nosniff` always, and a
+ * sanitized attachment name.
  */
 import { formatSha256Digest, hexToBytes, UploadError } from '@ferry/protocol';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
+import type { UploadRecord } from '../../meta/meta-store.ts';
 import type { UploadService } from '../../service/upload-service.ts';
 
 /** Types a browser renders without running scripts. Anything else is served as octet-stream. */
@@ -38,6 +40,16 @@ export function safeContentType(declared: string | undefined): string {
   const type = (declared ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (!SAFE_TYPES.has(type)) return 'application/octet-stream';
   return type.startsWith('text/') ? `${type}; charset=utf-8` : type;
+}
+
+/**
+ * The type a download is served as, before the safe-type rules: what the bytes were sniffed as when
+ * the file finished (`application/octet-stream` when they matched no format, whatever the client
+ * declared), else — uploads never sniffed (tus partials, files finished before sniffing) — the
+ * declared type.
+ */
+export function servedType(record: UploadRecord): string | undefined {
+  return record.sniffedType ?? record.metadata['filetype'] ?? record.metadata['type'];
 }
 
 /** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / RFC 8187). */
@@ -98,7 +110,7 @@ export async function serveDownload(
     'accept-ranges': 'bytes',
     etag,
     'last-modified': new Date(record.finishedAt ?? stat.modifiedAt.getTime()).toUTCString(),
-    'content-type': safeContentType(record.metadata['filetype'] ?? record.metadata['type']),
+    'content-type': safeContentType(servedType(record)),
     'content-disposition': contentDisposition(record.metadata['filename'] ?? record.metadata['name']),
     'x-content-type-options': 'nosniff',
     'cache-control': 'private, max-age=0, must-revalidate',

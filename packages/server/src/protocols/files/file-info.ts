@@ -21,6 +21,7 @@ export function fileInfo(origin: string, config: Readonly<ServerConfig>, record:
     size: record.size ?? record.offset,
     name: record.metadata[NAME_KEY] ?? null,
     type: record.metadata[TYPE_KEY] ?? null,
+    sniffedType: record.sniffedType,
     sha256: record.sha256,
     metadata: record.metadata,
     finishedAt: new Date(record.finishedAt ?? record.updatedAt).toISOString(),

@@ -217,7 +217,8 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
           // The upload exists now: answer with its Location and the offset actually stored, so the
           // client resumes from there instead of losing track of it.
           const known = toUploadError(error);
-          if (known === undefined) throw error;
+          // A refused content type deleted the upload: there is nothing to resume.
+          if (known === undefined || known.code === 'ERR_TYPE_NOT_ALLOWED') throw error;
           logger.info({ uploadId: record.id, code: known.code }, 'creation-with-upload body incomplete');
           record = await service.get(record.id, namespace);
         }
