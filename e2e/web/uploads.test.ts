@@ -205,7 +205,18 @@ describe('the web app in Chromium', { skip }, () => {
 
     await card(page, 'keep.bin').getByRole('button', { name: 'Pause keep.bin' }).click();
     await waitForState(page, 'keep.bin', 'Paused');
-    const paused = await waitForServerUpload('keep.bin');
+    // A request already on its way when Pause was pressed may still land (a creation request that
+    // carries the first chunk runs to its answer, so its upload is known): wait until the server's
+    // count has stopped moving, then nothing may arrive for a second.
+    let paused = await waitForServerUpload('keep.bin');
+    const settled = Date.now() + 60_000;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const now = await waitForServerUpload('keep.bin');
+      if (now.receivedBytes === paused.receivedBytes) break;
+      if (Date.now() > settled) throw new Error('bytes kept arriving after Pause');
+      paused = now;
+    }
     assert.equal(paused.protocol, 'tus');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const still = (await inProgress()).find((upload) => upload.id === paused.id);
