@@ -17,6 +17,7 @@ import type { UploadService } from '../service/upload-service.ts';
 import type { StaticSite } from '../web/static-site.ts';
 import { createCors } from './cors.ts';
 import { errorResponse } from './error-response.ts';
+import { jsonResponse } from './json-response.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
 
@@ -236,9 +237,11 @@ export function createRouter(options: RouterOptions): Router {
       }
     }
     if (method === 'GET' || method === 'HEAD') {
-      if (path === '/healthz') return json(200, { status: 'ok' });
+      if (path === '/healthz') return jsonResponse(200, { status: 'ok' });
       if (path === '/readyz')
-        return options.isReady() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' });
+        return options.isReady()
+          ? jsonResponse(200, { status: 'ready' })
+          : jsonResponse(503, { status: 'not ready' });
       if (path === '/metrics') {
         return {
           status: 200,
@@ -275,13 +278,5 @@ export function createRouter(options: RouterOptions): Router {
       if (corsHeaders) Object.assign(headers, corsHeaders);
       return response;
     },
-  };
-}
-
-function json(status: number, value: unknown): HttpResponse {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-    body: JSON.stringify(value),
   };
 }

@@ -61,6 +61,33 @@ export interface PartsServiceOptions {
 /** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
 export const DEFAULT_HASH_MEMORY_BYTES = 64 * 1024 * 1024;
 
+/** Where part `n` of a parts upload lies in its file, and the upload's geometry. */
+export interface PartPlacement {
+  size: number;
+  partSize: number;
+  partCount: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * Places part `n` of `record` for a write of `received` bytes, however they are sent (through the
+ * server, or reported after a direct upload): refuses a finished upload, a part number past the
+ * last part and a size other than the part's.
+ */
+export function placePart(record: UploadRecord, n: number, received: number): PartPlacement {
+  if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
+  const size = record.size ?? 0;
+  const partSize = record.partSize ?? size;
+  const partCount = partCountOf(size, partSize);
+  if (n > partCount) throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n, partCount } });
+  const { start, end } = partRange(n, size, partSize);
+  if (received !== end - start) {
+    throw new UploadError('ERR_PART_SIZE_MISMATCH', { details: { n, expected: end - start, received } });
+  }
+  return { size, partSize, partCount, start, end };
+}
+
 /** The lock a part's writers and `complete` take (an upload's own lock is its id). */
 export function partLockKey(id: string, n: number): string {
   return `${id}/parts/${n}`;
@@ -232,19 +259,7 @@ export class PartsService {
       const lock = await this.#lock(partLockKey(id, input.n), input.signal, () => watch.requestRelease());
       try {
         const record = await this.#load(id, input.namespace);
-        if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
-        const size = record.size ?? 0;
-        const partSize = record.partSize ?? size;
-        const partCount = partCountOf(size, partSize);
-        if (input.n > partCount) {
-          throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n: input.n, partCount } });
-        }
-        const { start, end } = partRange(input.n, size, partSize);
-        if (input.contentLength !== end - start) {
-          throw new UploadError('ERR_PART_SIZE_MISMATCH', {
-            details: { n: input.n, expected: end - start, received: input.contentLength },
-          });
-        }
+        const { size, partSize, partCount, start, end } = placePart(record, input.n, input.contentLength);
         // Forget a stored copy before its bytes are overwritten: the record never claims bytes
         // that are being replaced (if this write fails, the part is simply missing).
         await this.#meta.deletePart(id, input.n);

@@ -20,7 +20,7 @@
  *
  * Locks are PartsService's: `<id>` for the upload, `<id>/parts/<n>` for a part.
  */
-import { PART_LIMITS, partCountOf, partRange, UploadError } from '@ferry/protocol';
+import { PART_LIMITS, partCountOf, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ContentCheck } from '../content/content-check.ts';
@@ -34,7 +34,7 @@ import {
 import type { Metrics } from '../observability/metrics.ts';
 import type { DataStore, Downloadable, PartStore, StoredPart, Terminatable } from '../stores/data-store.ts';
 import { sharedDigestThread } from './digest-thread.ts';
-import { type PartsService, partLockKey } from './parts-service.ts';
+import { type PartsService, partLockKey, placePart } from './parts-service.ts';
 import { sha256OfStored } from './stored-digest.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
@@ -173,19 +173,7 @@ export class PresignedParts {
     const lock = await this.#lock(partLockKey(id, input.n), input.signal);
     try {
       const record = await this.#parts.load(id, input.namespace);
-      if (record.state === 'finished') throw new UploadError('ERR_UPLOAD_FINISHED');
-      const size = record.size ?? 0;
-      const partSize = record.partSize ?? size;
-      const partCount = partCountOf(size, partSize);
-      if (input.n > partCount) {
-        throw new UploadError('ERR_INVALID_PART_NUMBER', { details: { n: input.n, partCount } });
-      }
-      const { start, end } = partRange(input.n, size, partSize);
-      if (input.size !== end - start) {
-        throw new UploadError('ERR_PART_SIZE_MISMATCH', {
-          details: { n: input.n, expected: end - start, received: input.size },
-        });
-      }
+      placePart(record, input.n, input.size);
       const page = await store.listStoredParts(record.storageKey, { after: input.n - 1, limit: 1 });
       const stored = page.parts.find((part) => part.n === input.n);
       if (stored === undefined || stored.size !== input.size || !sameEtag(stored.etag ?? '', input.etag)) {

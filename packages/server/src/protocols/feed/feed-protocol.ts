@@ -7,6 +7,7 @@
  */
 import type { UploadList } from '@ferry/protocol';
 import type { ServerConfig } from '../../config.ts';
+import { jsonResponse } from '../../http/json-response.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { MetaStore } from '../../meta/meta-store.ts';
 import type { UploadEvents } from '../../service/upload-events.ts';
@@ -51,11 +52,7 @@ export function createFeedProtocol(options: FeedProtocolOptions): FeedProtocol {
 
   return {
     async list(request, namespace) {
-      return {
-        status: 200,
-        headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-        body: JSON.stringify(listBody(request, await snapshot(namespace))),
-      };
+      return jsonResponse(200, listBody(request, await snapshot(namespace)));
     },
 
     events(request, namespace) {

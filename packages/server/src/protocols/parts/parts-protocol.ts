@@ -31,6 +31,7 @@ import {
 } from '@ferry/protocol';
 import { checkCreate, type Grant } from '../../auth/grant.ts';
 import type { ServerConfig } from '../../config.ts';
+import { jsonResponse } from '../../http/json-response.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
 import type { PartsService } from '../../service/parts-service.ts';
@@ -157,7 +158,7 @@ export function createPartsProtocol(
           deduplicated: true,
           file: fileInfo(request, record),
         };
-        return json(200, reply);
+        return jsonResponse(200, reply);
       }
       const reply: CreatedPartsUpload = {
         id: record.id,
@@ -166,12 +167,12 @@ export function createPartsProtocol(
         partCount: partCountOf(size, record.partSize ?? size),
         expiresAt: isoTime(record.expiresAt),
       };
-      return json(201, reply, { location: reply.url });
+      return jsonResponse(201, reply, { location: reply.url });
     },
 
     async status(request, id, namespace) {
       const { record, parts } = await service.status(id, namespace);
-      return json(200, statusBody(request, record, parts));
+      return jsonResponse(200, statusBody(request, record, parts));
     },
 
     async putPart(request, id, part, namespace) {
@@ -188,7 +189,7 @@ export function createPartsProtocol(
           ...report,
           signal: request.signal,
         });
-        return json(200, partInfo(stored));
+        return jsonResponse(200, partInfo(stored));
       }
       const lengthHeader = request.header('content-length');
       if (lengthHeader === undefined || request.header('transfer-encoding') !== undefined) {
@@ -212,7 +213,7 @@ export function createPartsProtocol(
         ...(digest === undefined ? {} : { digest }),
         signal: request.signal,
       });
-      return json(200, partInfo(stored));
+      return jsonResponse(200, partInfo(stored));
     },
 
     async presign(request, id, namespace) {
@@ -227,7 +228,7 @@ export function createPartsProtocol(
           expiresAt: new Date(part.expiresAt).toISOString(),
         })),
       };
-      return json(200, reply);
+      return jsonResponse(200, reply);
     },
 
     async complete(request, id, namespace) {
@@ -241,7 +242,7 @@ export function createPartsProtocol(
           ? await presigned.complete(id, input)
           : await service.complete(id, input);
       const reply: CompletedPartsUpload = { file: fileInfo(request, record) };
-      return json(200, reply);
+      return jsonResponse(200, reply);
     },
 
     async terminate(request, id, namespace) {
@@ -275,12 +276,4 @@ function notPresignable(): UploadError {
   return new UploadError('ERR_METHOD_NOT_ALLOWED', {
     message: 'this storage takes parts through the server only; presigned URLs need S3 storage',
   });
-}
-
-function json(status: number, value: unknown, extra: Record<string, string> = {}): HttpResponse {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra },
-    body: JSON.stringify(value),
-  };
 }

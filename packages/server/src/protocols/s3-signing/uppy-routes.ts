@@ -21,6 +21,7 @@
 import { UploadError } from '@ferry/protocol';
 import { checkCreate, type Grant } from '../../auth/grant.ts';
 import type { ServerConfig } from '../../config.ts';
+import { jsonResponse } from '../../http/json-response.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { PartsService } from '../../service/parts-service.ts';
 import type { PresignedParts } from '../../service/presigned-parts.ts';
@@ -65,7 +66,7 @@ export function createUppyS3Routes(
     const record = await presigned.createOpen({ namespace, metadata });
     // `uploadId` is S3's; openUpload checks it against the record on every later call.
     const uploadId = presigned.uploadIdOf(record.storageKey);
-    return json(200, { key: record.id, uploadId, bucket: presigned.bucket });
+    return jsonResponse(200, { key: record.id, uploadId, bucket: presigned.bucket });
   }
 
   return {
@@ -101,7 +102,7 @@ export function createUppyS3Routes(
         if (method === 'GET') {
           const record = await presigned.openUpload(namespace, key, uploadId);
           const listed = await presigned.listStored(record);
-          return json(
+          return jsonResponse(
             200,
             listed.map((part) => ({ PartNumber: part.n, Size: part.size, ETag: part.etag })),
           );
@@ -109,7 +110,7 @@ export function createUppyS3Routes(
         if (method === 'DELETE') {
           await presigned.openUpload(namespace, key, uploadId);
           await parts.terminate(key, namespace, request.signal);
-          return json(200, {});
+          return jsonResponse(200, {});
         }
         throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'GET, DELETE' } });
       }
@@ -130,7 +131,11 @@ export function createUppyS3Routes(
           await parts.terminate(key, namespace, request.signal);
           throw new UploadError('ERR_TOKEN_MAX_SIZE', { details: { maxSize: grant.maxSize } });
         }
-        return json(200, { location: fileUrl(request, record.id), key: record.id, bucket: presigned.bucket });
+        return jsonResponse(200, {
+          location: fileUrl(request, record.id),
+          key: record.id,
+          bucket: presigned.bucket,
+        });
       }
       if (segments.length === 3 && segments[2] === 'batch') {
         if (method !== 'GET') throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'GET' } });
@@ -141,7 +146,7 @@ export function createUppyS3Routes(
         if (numbers.length === 0) throw invalid('partNumbers', 'is required');
         const record = await presigned.openUpload(namespace, key, uploadId);
         const signed = await presigned.presignOpen(record, numbers);
-        return json(200, {
+        return jsonResponse(200, {
           presignedUrls: Object.fromEntries(signed.map((part) => [String(part.n), part.url])),
         });
       }
@@ -150,7 +155,7 @@ export function createUppyS3Routes(
         const n = partNumber(segments[2] ?? '');
         const record = await presigned.openUpload(namespace, key, uploadId);
         const [signed] = await presigned.presignOpen(record, [n]);
-        return json(200, { url: signed!.url, expires: config.presignExpirySeconds });
+        return jsonResponse(200, { url: signed!.url, expires: config.presignExpirySeconds });
       }
       throw new UploadError('ERR_NOT_FOUND');
     },
@@ -200,12 +205,4 @@ function uppyMetadata(value: unknown, maxBytes: number): Record<string, string> 
     throw new UploadError('ERR_METADATA_TOO_LARGE', { details: { maxBytes } });
   }
   return metadata;
-}
-
-function json(status: number, value: unknown): HttpResponse {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-    body: JSON.stringify(value),
-  };
 }
