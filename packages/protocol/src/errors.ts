@@ -153,6 +153,16 @@ export const ERRORS = {
   ERR_TOKEN_SCOPE: { status: 403, message: 'the upload token does not allow this request' },
   ERR_TYPE_NOT_ALLOWED: { status: 403, message: 'the upload token does not allow this file type' },
   ERR_TOKEN_MAX_SIZE: { status: 413, message: 'the upload is larger than the upload token allows' },
+
+  // The app's hooks (in-process functions and the pre-create webhook)
+  ERR_HOOK_REJECTED: {
+    status: 403,
+    message: 'the application refused this upload',
+  },
+  ERR_HOOK_FAILED: {
+    status: 503,
+    message: "the application's upload hook did not answer; retry shortly",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -163,6 +173,11 @@ export interface UploadErrorOptions {
   cause?: unknown;
   /** Extra response headers (for example `Tus-Version` with a 412). */
   headers?: Record<string, string>;
+  /**
+   * The HTTP status instead of the code's own (a 4xx or 5xx). Only where the status is decided
+   * elsewhere: an app's hook refusing an upload with its own status.
+   */
+  status?: number;
 }
 
 /** An error a client may see: its code decides the HTTP status; the message is safe to echo. */
@@ -179,7 +194,13 @@ export class UploadError extends Error {
     );
     this.name = 'UploadError';
     this.code = code;
-    this.status = ERRORS[code].status;
+    this.status =
+      options.status !== undefined &&
+      Number.isInteger(options.status) &&
+      options.status >= 400 &&
+      options.status <= 599
+        ? options.status
+        : ERRORS[code].status;
     this.details = options.details;
     this.headers = options.headers;
   }

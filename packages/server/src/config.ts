@@ -4,6 +4,7 @@
  * the CLI maps flags, `FERRY_*` variables and a config file onto this shape.
  */
 import { normalizeType, TYPE_PATTERN } from './content/type-patterns.ts';
+import { WEBHOOK_EVENT_NAMES, type WebhookEventName } from './hooks/hook-types.ts';
 
 export type Durability = 'fsync' | 'none';
 export type DirectIo = 'auto' | 'on' | 'off';
@@ -110,6 +111,23 @@ export interface ServerConfig {
    * a valid token, and uploads are isolated per token subject. "" = auth off. Default "".
    */
   authSecret: string;
+  /**
+   * URL that receives webhooks: a `POST` of JSON per event, signed with `hookSecret` (see
+   * docs/hooks.md). "" = no webhooks. Default "".
+   */
+  hookUrl: string;
+  /** The HMAC-SHA256 secret webhooks are signed with (at least 32 bytes); required with `hookUrl`. Default "". */
+  hookSecret: string;
+  /**
+   * What the webhook receives: `pre-create` (a blocking call before an upload is created, which may
+   * refuse it) and the events `created`, `finished`, `terminated`, `expired`, `rejected` (delivered
+   * through the durable outbox). Default every event, without `pre-create`.
+   */
+  hookEvents: WebhookEventName[];
+  /** How long one webhook request (and one in-process hook call) may take, in ms. Default 10000. */
+  hookTimeoutMs: number;
+  /** Longest wait between two delivery attempts of an event, in seconds (at least 1). Default 300. */
+  hookRetryMaxDelaySeconds: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
@@ -149,6 +167,11 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   shutdownTimeoutMs: 10_000,
   logLevel: 'info',
   authSecret: '',
+  hookUrl: '',
+  hookSecret: '',
+  hookEvents: ['created', 'finished', 'terminated', 'expired', 'rejected'] as WebhookEventName[],
+  hookTimeoutMs: 10_000,
+  hookRetryMaxDelaySeconds: 300,
 });
 
 /** Describes every field, for `--help` and docs. Kept next to the defaults so the two stay in step. */
@@ -332,6 +355,35 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     description:
       'HMAC secret of upload tokens (32+ bytes): every request needs a token, uploads are isolated per owner',
   },
+  {
+    key: 'hookUrl',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'none',
+    description: 'URL that receives signed webhooks (JSON POST per event; see docs/hooks.md)',
+  },
+  {
+    key: 'hookSecret',
+    type: 'string',
+    optional: true,
+    defaultLabel: 'none',
+    description: 'HMAC-SHA256 secret webhooks are signed with (32+ bytes; required with --hook-url)',
+  },
+  {
+    key: 'hookEvents',
+    type: 'list',
+    description: `what the webhook receives: ${WEBHOOK_EVENT_NAMES.join(', ')} (pre-create blocks creation and may refuse it)`,
+  },
+  {
+    key: 'hookTimeoutMs',
+    type: 'integer',
+    description: 'ms one webhook request (or in-process hook call) may take',
+  },
+  {
+    key: 'hookRetryMaxDelaySeconds',
+    type: 'integer',
+    description: 'longest wait between two delivery attempts of a webhook event, in seconds',
+  },
 ];
 
 export class ConfigError extends Error {
@@ -347,6 +399,7 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
     ...DEFAULT_CONFIG,
     corsOrigins: [...DEFAULT_CONFIG.corsOrigins],
     allowTypes: [...DEFAULT_CONFIG.allowTypes],
+    hookEvents: [...DEFAULT_CONFIG.hookEvents],
   };
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;
@@ -404,6 +457,44 @@ export function normalizeConfig(input: Partial<ServerConfig> = {}): Readonly<Ser
   // SigV4 presigned URLs are valid for at most 7 days.
   if (config.presignExpirySeconds < 1 || config.presignExpirySeconds > 604_800) {
     throw new ConfigError('option "presignExpirySeconds" must be from 1 to 604800');
+  }
+  config.hookEvents = [
+    ...new Set(config.hookEvents.map((name) => name.trim().toLowerCase())),
+  ] as WebhookEventName[];
+  const badEvent = config.hookEvents.find(
+    (name) => !(WEBHOOK_EVENT_NAMES as readonly string[]).includes(name),
+  );
+  if (badEvent !== undefined) {
+    throw new ConfigError(
+      `option "hookEvents" takes ${WEBHOOK_EVENT_NAMES.join(', ')} (got ${JSON.stringify(badEvent)})`,
+    );
+  }
+  if (config.hookUrl !== '') {
+    let url: URL | undefined;
+    try {
+      url = new URL(config.hookUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new ConfigError(
+        `option "hookUrl" must be an http:// or https:// URL (got ${JSON.stringify(config.hookUrl)})`,
+      );
+    }
+    if (config.hookSecret === '') {
+      throw new ConfigError(
+        'option "hookUrl" needs "hookSecret" (FERRY_HOOK_SECRET): webhooks are always signed, so the receiver can tell them from forgeries',
+      );
+    }
+  }
+  if (config.hookSecret !== '' && Buffer.byteLength(config.hookSecret) < 32) {
+    throw new ConfigError(
+      'option "hookSecret" must be at least 32 bytes (for example: openssl rand -base64 32)',
+    );
+  }
+  if (config.hookTimeoutMs < 1) throw new ConfigError('option "hookTimeoutMs" must be at least 1');
+  if (config.hookRetryMaxDelaySeconds < 1) {
+    throw new ConfigError('option "hookRetryMaxDelaySeconds" must be at least 1');
   }
   if (config.rateLimitBurst < 1) throw new ConfigError('option "rateLimitBurst" must be at least 1');
   if (config.corsCredentials && config.corsOrigins.includes('*')) {

@@ -12,6 +12,9 @@ import pino, { type Logger } from 'pino';
 import { createAuthorizer } from './auth/authorizer.ts';
 import { checkAuthSecret, mintUploadToken, type UploadTokenOptions } from './auth/upload-token.ts';
 import { ConfigError, normalizeConfig, type ServerConfig } from './config.ts';
+import type { FerryHooks } from './hooks/hook-types.ts';
+import { OutboxDispatcher } from './hooks/outbox-dispatcher.ts';
+import { UploadHooks } from './hooks/upload-hooks.ts';
 import { createFetchHandler, type FetchHandler } from './http/fetch-handler.ts';
 import { createNodeHandler, type NodeHandler } from './http/node-handler.ts';
 import { createRouter } from './http/router.ts';
@@ -52,6 +55,11 @@ export interface FerryOptions extends Partial<ServerConfig> {
    * A handler mounted with a `next` (Express) passes those paths on instead.
    */
   webDir?: string;
+  /**
+   * In-process hooks: `beforeCreate`, `beforeFinish`, `onProgress` and the `after*` notifications
+   * (delivered through the durable outbox). See docs/hooks.md.
+   */
+  hooks?: FerryHooks;
 }
 
 export interface Ferry {
@@ -65,6 +73,8 @@ export interface Ferry {
   readonly presigned: PresignedParts;
   /** What happens to uploads in this process, per upload or per namespace (the feed's source). */
   readonly events: UploadEvents;
+  /** Delivers the hook outbox (the `after*` hooks and the webhook); `idle()` waits until nothing is due. */
+  readonly outbox: OutboxDispatcher;
   /** node:http handler; with Express `next`, paths that are not Ferry's are passed on. */
   readonly handler: NodeHandler;
   /** Fetch-style handler for Next.js route handlers, Hono and the like. */
@@ -88,7 +98,16 @@ export interface Ferry {
 }
 
 export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
-  const { dataStore, metaStore, locker, logger: givenLogger, now, webDir, ...settings } = options;
+  const {
+    dataStore,
+    metaStore,
+    locker,
+    logger: givenLogger,
+    now,
+    webDir,
+    hooks: hookFunctions,
+    ...settings
+  } = options;
   const config = normalizeConfig(settings);
   // Before any store is opened: a short secret is a configuration error, not a half-started server.
   if (config.authSecret !== '') checkAuthSecret(config.authSecret);
@@ -103,8 +122,28 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
   const data = dataStore ?? (await createDataStore(config));
   const meta = metaStore ?? (await createSqliteMetaStore({ path: join(config.dataDir, 'ferry.db') }));
   const locks = locker ?? createMemoryLocker();
-  const metrics = createMetrics(async () => (await meta.countByState()).uploading);
+  const clock = now ?? Date.now;
+  const metrics = createMetrics({
+    activeUploads: async () => (await meta.countByState()).uploading,
+    hookBacklog: async () => {
+      const { pending, oldestCreatedAt } = await meta.outboxBacklog();
+      return {
+        pending,
+        oldestAgeSeconds: oldestCreatedAt === null ? 0 : Math.max(0, (clock() - oldestCreatedAt) / 1000),
+      };
+    },
+  });
   const events = createUploadEvents();
+  const hooks = new UploadHooks({
+    config,
+    hooks: hookFunctions,
+    dataStore: data,
+    meta,
+    events,
+    logger,
+    now: clock,
+  });
+  const outbox = new OutboxDispatcher({ config, meta, hooks, logger, metrics, now: clock });
   const service = new UploadService({
     config,
     dataStore: data,
@@ -113,6 +152,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     logger,
     metrics,
     events,
+    hooks,
     orphanSweepIntervalMs: config.s3OrphanSweepIntervalSeconds * 1000,
     ...(now ? { now } : {}),
   });
@@ -125,6 +165,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     logger,
     metrics,
     events,
+    hooks,
     ...(now ? { now } : {}),
   });
   const tus = createTusProtocol(service, logger);
@@ -138,6 +179,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     logger,
     metrics,
     events,
+    hooks,
     parts: partsService,
     ...(now ? { now } : {}),
   });
@@ -204,6 +246,8 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       ? setInterval(() => void sweep(), config.sweepIntervalSeconds * 1000)
       : undefined;
   sweeper?.unref();
+  // Delivers what earlier runs left in the outbox too; without any hook it never starts.
+  if (hooks.delivers || config.hookUrl !== '') outbox.start();
 
   const servers = new Set<Server>();
   let closing: Promise<void> | undefined;
@@ -225,6 +269,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
       });
     }
     for (const server of servers) server.closeAllConnections();
+    await outbox.stop();
     await locks.close();
     await meta.close();
     // Only a store Ferry made is closed: an app's own store is the app's to close.
@@ -241,6 +286,7 @@ export async function createFerry(options: FerryOptions = {}): Promise<Ferry> {
     parts: partsService,
     presigned,
     events,
+    outbox,
     handler,
     fetch,
     sweep,

@@ -8,6 +8,17 @@ export {
 } from './auth/upload-token.ts';
 export * from './config.ts';
 export * from './ferry.ts';
+export * from './hooks/hook-types.ts';
+export type { OutboxDispatcher } from './hooks/outbox-dispatcher.ts';
+export {
+  ATTEMPT_HEADER,
+  EVENT_ID_HEADER,
+  EVENT_TYPE_HEADER,
+  SIGNATURE_HEADER,
+  signWebhook,
+  type VerifyWebhookOptions,
+  verifyWebhook,
+} from './hooks/webhook.ts';
 export { errorResponse, toUploadError } from './http/error-response.ts';
 export type { FetchHandler } from './http/fetch-handler.ts';
 export type { NodeHandler } from './http/node-handler.ts';

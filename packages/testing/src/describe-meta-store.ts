@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { UploadError } from '@ferry/protocol';
-import { DuplicateIdError, type MetaStore, type UploadRecord, VersionConflictError } from '@ferry/server';
+import {
+  DuplicateIdError,
+  type MetaStore,
+  type OutboxEntry,
+  type UploadRecord,
+  VersionConflictError,
+} from '@ferry/server';
 
 export interface MetaStoreFixture {
   store: MetaStore;
@@ -512,6 +518,83 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
         assert.deepEqual(await store.countByState(), { uploading: 1, finished: 2 });
         await store.delete(c.id);
         assert.deepEqual(await store.countByState(), { uploading: 1, finished: 1 });
+      });
+    });
+    describe('hook outbox', () => {
+      const entry = (uploadId: string, type: string, sink = 'webhook'): OutboxEntry => ({
+        sink,
+        uploadId,
+        eventId: `${uploadId}-${type}-${sink}`,
+        type,
+        payload: JSON.stringify({ type, uploadId }),
+        createdAt: 1000,
+      });
+      const claimTypes = async (now: number, limit = 100, leaseUntil = now + 60_000) =>
+        (await store.claimOutbox(now, limit, leaseUntil)).map(
+          (item) => `${item.uploadId}:${item.type}:${item.sink}`,
+        );
+
+      it('queues with the write that tells of it, and not when the write fails', async () => {
+        const record = sampleUploadRecord();
+        const created = await store.create(record, { outbox: [entry(record.id, 'created')] });
+        // A duplicate create, a stale update and a delete of nothing queue nothing.
+        await assert.rejects(store.create(record, { outbox: [entry(record.id, 'dup')] }), DuplicateIdError);
+        await assert.rejects(
+          store.update(
+            record.id,
+            created.version + 5,
+            { offset: 1 },
+            { outbox: [entry(record.id, 'stale')] },
+          ),
+          VersionConflictError,
+        );
+        assert.equal(await store.delete(newId(), { outbox: [entry('nobody', 'terminated')] }), false);
+        await store.update(
+          record.id,
+          created.version,
+          { state: 'finished' },
+          { outbox: [entry(record.id, 'finished')] },
+        );
+        assert.deepEqual(await store.outboxBacklog(), { pending: 2, oldestCreatedAt: 1000 });
+        assert.deepEqual(await claimTypes(2000), [`${record.id}:created:webhook`]);
+      });
+
+      it('hands out the oldest entry per sink and upload, in queue order, and holds it until settled', async () => {
+        await store.enqueue([entry('a', 'created'), entry('a', 'finished'), entry('b', 'created')]);
+        await store.enqueue([entry('a', 'created', 'app'), entry('a', 'finished', 'app')]);
+        const first = await store.claimOutbox(2000, 100, 5000);
+        assert.deepEqual(
+          first.map((item) => `${item.uploadId}:${item.type}:${item.sink}`),
+          ['a:created:webhook', 'b:created:webhook', 'a:created:app'],
+        );
+        assert.ok(first.every((item) => item.attempts === 0));
+        assert.deepEqual(JSON.parse(first[0]!.payload), { type: 'created', uploadId: 'a' });
+        // Held: nothing more until one is settled, or until the lease ends.
+        assert.deepEqual(await claimTypes(2000), []);
+        await store.settleOutbox(first[0]!.seq);
+        assert.deepEqual(await claimTypes(2000), ['a:finished:webhook']);
+        assert.deepEqual(await claimTypes(6000), ['b:created:webhook', 'a:created:app']);
+        assert.equal((await store.outboxBacklog()).pending, 4);
+      });
+
+      it('a failed entry comes back when due, counted, and keeps the ones behind it waiting', async () => {
+        await store.enqueue([entry('a', 'created'), entry('a', 'finished'), entry('b', 'created')]);
+        const [a] = await store.claimOutbox(2000, 1, 5000);
+        assert.equal(a?.type, 'created');
+        await store.retryOutbox(a!.seq, 10_000, 'the receiver answered 500');
+        assert.deepEqual(await claimTypes(3000), ['b:created:webhook'], 'a waits, b does not');
+        const again = await store.claimOutbox(10_000, 100, 20_000);
+        assert.deepEqual(
+          again.map((item) => [item.type, item.attempts]),
+          [['created', 1]],
+        );
+        await store.settleOutbox(again[0]!.seq);
+        assert.deepEqual(await claimTypes(10_000), ['a:finished:webhook']);
+      });
+
+      it('reports an empty backlog', async () => {
+        assert.deepEqual(await store.outboxBacklog(), { pending: 0, oldestCreatedAt: null });
+        assert.deepEqual(await store.claimOutbox(Date.now(), 10, Date.now() + 1000), []);
       });
     });
   });

@@ -16,6 +16,7 @@ import { UploadError } from '@ferry/protocol';
 import { fileTypeFromBuffer } from 'file-type';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.ts';
+import type { RecordView, UploadHooks } from '../hooks/upload-hooks.ts';
 import type { MetaStore, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { UploadEvents } from '../service/upload-events.ts';
@@ -112,6 +113,9 @@ export interface ContentCheckOptions {
   metrics: Metrics;
   logger: Logger;
   events?: UploadEvents | undefined;
+  /** The app's hooks: `beforeFinish` runs in `admit`, and refusals are queued as `rejected` events. */
+  hooks?: UploadHooks | undefined;
+  now?: () => number;
 }
 
 export class ContentCheck {
@@ -122,6 +126,8 @@ export class ContentCheck {
   readonly #metrics: Metrics;
   readonly #logger: Logger;
   readonly #events: UploadEvents | undefined;
+  readonly #hooks: UploadHooks | undefined;
+  readonly #now: () => number;
 
   constructor(options: ContentCheckOptions) {
     this.#allow = options.allowTypes;
@@ -137,6 +143,8 @@ export class ContentCheck {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#events = options.events;
+    this.#hooks = options.hooks;
+    this.#now = options.now ?? Date.now;
   }
 
   /** True when an allow-list is configured. */
@@ -179,10 +187,57 @@ export class ContentCheck {
       'upload refused: content type not allowed',
     );
     if ('version' in upload) {
-      await this.#meta.delete(upload.id);
+      await this.#meta.delete(upload.id, {
+        outbox: this.#hooks?.outbox('rejected', upload, { code: error.code, message: error.message }),
+      });
       this.#events?.emit(upload.id, { type: 'failed', record: upload, error });
       this.#events?.emit(upload.id, { type: 'removed', id: upload.id, namespace: upload.namespace });
     }
     throw error;
+  }
+
+  /**
+   * What a file passes before it is marked finished: the content check, then the app's
+   * `beforeFinish` hook (given the file as it is about to be recorded, with its SHA-256 and sniffed
+   * type). Returns the sniffed type. A refusal by either deletes the file's bytes (and its record,
+   * if it has one) and throws; a hook that failed throws `ERR_HOOK_FAILED` and leaves everything as
+   * it is, so a retry can finish the upload.
+   */
+  async admit(
+    upload: UploadRecord | (RecordView & UnrecordedUpload),
+    key: string,
+    size: number,
+    options: { signal?: AbortSignal | undefined; sha256: string | null },
+  ): Promise<string | null> {
+    const sniffedType = await this.check(upload, key, size, options.signal);
+    const hooks = this.#hooks;
+    if (hooks === undefined || !hooks.checksFinish || !('namespace' in upload)) return sniffedType;
+    try {
+      await hooks.beforeFinish({
+        ...upload,
+        state: 'finished',
+        storageKey: key,
+        size,
+        offset: size,
+        sha256: options.sha256,
+        sniffedType,
+        finishedAt: this.#now(),
+      });
+    } catch (error) {
+      if (error instanceof UploadError && error.code === 'ERR_HOOK_REJECTED') {
+        await this.#remover?.remove(key);
+        this.#metrics.uploadsRejected.inc({ reason: 'hook' });
+        this.#logger.info({ uploadId: upload.id, size, why: error.message }, 'upload refused by the app');
+        if ('version' in upload) {
+          await this.#meta.delete(upload.id, {
+            outbox: hooks.outbox('rejected', upload, { code: error.code, message: error.message }),
+          });
+          this.#events?.emit(upload.id, { type: 'failed', record: upload, error });
+          this.#events?.emit(upload.id, { type: 'removed', id: upload.id, namespace: upload.namespace });
+        }
+      }
+      throw error;
+    }
+    return sniffedType;
   }
 }

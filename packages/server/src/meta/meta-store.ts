@@ -88,6 +88,39 @@ export interface InProgressUpload {
   partsReceived: number;
 }
 
+/**
+ * A notification queued by the write that caused it, in the same transaction (the hooks' durable
+ * outbox): it exists exactly when the change it tells of was committed, and survives restarts
+ * until it is delivered.
+ */
+export interface OutboxEntry {
+  /** Who delivers it: `app` (the in-process `after*` hooks) or `webhook` (the hook URL). */
+  sink: string;
+  /** The upload it is about. One sink gets one upload's entries one at a time, in order. */
+  uploadId: string;
+  /** Unique, and the same on every attempt (a receiver de-duplicates on it). */
+  eventId: string;
+  /** What happened (`created`, `finished`…). */
+  type: string;
+  /** The JSON text delivered. */
+  payload: string;
+  /** Epoch ms. */
+  createdAt: number;
+}
+
+/** A queued entry, as `claimOutbox` hands it out. */
+export interface OutboxItem extends OutboxEntry {
+  /** Position in the queue (increasing). */
+  seq: number;
+  /** Failed deliveries so far. */
+  attempts: number;
+}
+
+/** What `create`, `update` and `delete` may queue in the same transaction. */
+export interface WriteOptions {
+  outbox?: readonly OutboxEntry[] | undefined;
+}
+
 export class VersionConflictError extends Error {
   constructor(id: string) {
     super(`upload ${id} was changed by another writer`);
@@ -103,13 +136,27 @@ export class DuplicateIdError extends Error {
 }
 
 export interface MetaStore {
-  /** Inserts a new record (version 1). Throws `DuplicateIdError` if the id exists. */
-  create(record: NewUploadRecord): Promise<UploadRecord>;
+  /**
+   * Inserts a new record (version 1). Throws `DuplicateIdError` if the id exists. `options.outbox`
+   * is queued in the same transaction, only if the record is inserted.
+   */
+  create(record: NewUploadRecord, options?: WriteOptions): Promise<UploadRecord>;
   get(id: string): Promise<UploadRecord | undefined>;
-  /** Applies `patch` if the stored version equals `expectedVersion`; returns the new record. */
-  update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord>;
-  /** Removes a record; false when it did not exist. */
-  delete(id: string): Promise<boolean>;
+  /**
+   * Applies `patch` if the stored version equals `expectedVersion`; returns the new record.
+   * `options.outbox` is queued in the same transaction, only if the patch is applied.
+   */
+  update(
+    id: string,
+    expectedVersion: number,
+    patch: UploadPatch,
+    options?: WriteOptions,
+  ): Promise<UploadRecord>;
+  /**
+   * Removes a record; false when it did not exist. `options.outbox` is queued in the same
+   * transaction, only if a record was removed.
+   */
+  delete(id: string, options?: WriteOptions): Promise<boolean>;
   /** Unfinished uploads whose `expiresAt` is at or before `now`, oldest first, at most `limit`. */
   listExpired(now: number, limit: number): Promise<UploadRecord[]>;
   /**
@@ -132,6 +179,21 @@ export interface MetaStore {
    * none), newest first (by `createdAt`), at most `limit`. Never looks across namespaces.
    */
   listInProgress(namespace: string, now: number, limit: number): Promise<InProgressUpload[]>;
+  /** Queues outbox entries on their own (a change that has no record to write). */
+  enqueue(entries: readonly OutboxEntry[]): Promise<void>;
+  /**
+   * Hands out up to `limit` entries due for delivery (`nextAttemptAt` at or before `now`) that no one
+   * holds, each the oldest queued entry of its sink and upload (so one upload's entries go in order),
+   * oldest first, and holds them until `leaseUntil` (epoch ms): another caller gets them only after
+   * that, if they were neither settled nor put back.
+   */
+  claimOutbox(now: number, limit: number, leaseUntil: number): Promise<OutboxItem[]>;
+  /** Removes a delivered entry. */
+  settleOutbox(seq: number): Promise<void>;
+  /** Puts a failed entry back: counted, due again at `nextAttemptAt`, with the failure for operators. */
+  retryOutbox(seq: number, nextAttemptAt: number, error: string): Promise<void>;
+  /** Entries waiting for delivery, and the oldest one's `createdAt` (`null` with none). */
+  outboxBacklog(): Promise<{ pending: number; oldestCreatedAt: number | null }>;
   /** Counts uploads by state (for metrics). */
   countByState(): Promise<Record<UploadState, number>>;
   close(): Promise<void>;

@@ -11,9 +11,18 @@ export interface Metrics {
   readonly uploadsTerminated: Counter;
   readonly uploadsExpired: Counter;
   readonly uploadsRejected: Counter<'reason'>;
+  readonly hookDeliveries: Counter<'sink' | 'result'>;
 }
 
-export function createMetrics(activeUploads: () => Promise<number>): Metrics {
+/** What the gauges read when scraped. */
+export interface MetricSources {
+  activeUploads(): Promise<number>;
+  /** Hook events waiting for delivery, and the oldest one's age in seconds (0 with none). */
+  hookBacklog?(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+}
+
+export function createMetrics(sources: MetricSources): Metrics {
+  const { activeUploads, hookBacklog } = sources;
   const registry = new Registry();
   const registers = [registry];
   const metrics: Metrics = {
@@ -54,11 +63,41 @@ export function createMetrics(activeUploads: () => Promise<number>): Metrics {
     }),
     uploadsRejected: new Counter({
       name: 'ferry_uploads_rejected_total',
-      help: 'Uploads refused and deleted when they finished, by reason (type: a content type the allow-list does not allow)',
+      help: 'Uploads refused and deleted when they finished, by reason (type: a content type the allow-list does not allow; hook: the app refused it; sha256: not the declared digest)',
       labelNames: ['reason'],
       registers,
     }),
+    hookDeliveries: new Counter({
+      name: 'ferry_hook_deliveries_total',
+      help: 'Attempts to deliver hook events, by sink (app, webhook) and result (delivered, failed)',
+      labelNames: ['sink', 'result'],
+      registers,
+    }),
   };
+  if (hookBacklog !== undefined) {
+    let last: Promise<{ pending: number; oldestAgeSeconds: number }> | undefined;
+    // One read per scrape serves both gauges.
+    const read = () => {
+      last ??= hookBacklog().finally(() => setImmediate(() => (last = undefined)));
+      return last;
+    };
+    new Gauge({
+      name: 'ferry_hook_events_pending',
+      help: 'Hook events queued in the outbox, not delivered yet',
+      registers,
+      async collect() {
+        this.set((await read()).pending);
+      },
+    });
+    new Gauge({
+      name: 'ferry_hook_oldest_pending_seconds',
+      help: 'Age of the oldest hook event not delivered yet (0 with none): alert when it grows',
+      registers,
+      async collect() {
+        this.set((await read()).oldestAgeSeconds);
+      },
+    });
+  }
   new Gauge({
     name: 'ferry_uploads_active',
     help: 'Unfinished uploads currently recorded',

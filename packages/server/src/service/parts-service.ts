@@ -22,8 +22,9 @@ import { defaultPartSize, partCountOf, partRange, partSizeProblem, UploadError }
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ContentCheck } from '../content/content-check.ts';
+import type { UploadHooks } from '../hooks/upload-hooks.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
-import type { MetaStore, PartRecord, UploadRecord } from '../meta/meta-store.ts';
+import type { MetaStore, NewUploadRecord, PartRecord, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type {
   ByteSource,
@@ -56,6 +57,8 @@ export interface PartsServiceOptions {
   hashMemoryBytes?: number;
   /** Where SHA-256 is computed. Default: the process's hashing thread. */
   digests?: DigestThread;
+  /** The app's hooks (`beforeCreate`, `beforeFinish`, the outbox events). Default: none. */
+  hooks?: UploadHooks;
 }
 
 /** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
@@ -153,6 +156,7 @@ export class PartsService {
   /** False for a store that cannot read an upload in progress (S3). */
   readonly #readsInProgress: boolean;
   readonly #content: ContentCheck;
+  readonly #hooks: UploadHooks | undefined;
   #shuttingDown = false;
 
   constructor(options: PartsServiceOptions) {
@@ -165,6 +169,7 @@ export class PartsService {
     this.#metrics = options.metrics;
     this.#events = options.events;
     this.#now = options.now ?? Date.now;
+    this.#hooks = options.hooks;
     const reader = options.capabilities.downloadable;
     this.#content = new ContentCheck({
       allowTypes: options.config.allowTypes,
@@ -174,6 +179,8 @@ export class PartsService {
       metrics: options.metrics,
       logger: options.logger,
       events: options.events,
+      hooks: options.hooks,
+      now: this.#now,
     });
     this.#digests = options.digests ?? sharedDigestThread();
     this.#readsInProgress = (options.dataStore as { readsInProgress?: boolean }).readsInProgress !== false;
@@ -210,20 +217,21 @@ export class PartsService {
     if (problem !== undefined) {
       throw new UploadError('ERR_INVALID_PART_SIZE', { message: problem, details: { partSize } });
     }
+    const decided = await this.decideCreation(input.namespace, input.size, input.metadata);
     if (input.sha256 !== undefined) {
-      const existing = await this.#dedup(input, partSize);
+      const existing = await this.#dedup({ ...input, metadata: decided.metadata }, partSize, decided.id);
       if (existing !== undefined) return { record: existing, deduplicated: true };
     }
-    const id = newUploadId();
+    const id = decided.id ?? newUploadId();
     const now = this.#now();
     const storageKey = await store.create({ id, size: input.size });
-    const record = await this.#meta.create({
+    const fields: NewUploadRecord = {
       id,
       namespace: input.namespace,
       protocol: 'parts',
       size: input.size,
       offset: 0,
-      metadata: input.metadata,
+      metadata: decided.metadata,
       concat: null,
       state: 'uploading',
       storageKey,
@@ -233,7 +241,8 @@ export class PartsService {
       finishedAt: null,
       partSize,
       expectedSha256: input.sha256 ?? null,
-    });
+    };
+    const record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();
     this.#events.emit(id, { type: 'created', record });
     return { record, deduplicated: false };
@@ -461,8 +470,11 @@ export class PartsService {
         }
       }
       finishedKey ??= await store.completeParts(record.storageKey, { id, size, parts: stored });
-      const sniffedType = await this.#content.check(record, finishedKey, size, input.signal);
-      const finished = await this.#meta.update(id, record.version, {
+      const sniffedType = await this.#content.admit(record, finishedKey, size, {
+        signal: input.signal,
+        sha256,
+      });
+      const patch = {
         state: 'finished',
         storageKey: finishedKey,
         offset: size,
@@ -470,6 +482,9 @@ export class PartsService {
         finishedAt: this.#now(),
         expiresAt: null,
         sniffedType,
+      } as const;
+      const finished = await this.#meta.update(id, record.version, patch, {
+        outbox: this.#hooks?.outbox('finished', { ...record, ...patch }),
       });
       this.#metrics.uploadsFinished.inc();
       this.#logger.info({ uploadId: id, size, parts: partCount }, 'upload finished');
@@ -487,7 +502,7 @@ export class PartsService {
         throw new UploadError('ERR_METHOD_NOT_ALLOWED', { message: 'this storage cannot delete uploads' });
       this.#hasher?.forget(id);
       await remover.remove(record.storageKey);
-      await this.#meta.delete(id);
+      await this.#meta.delete(id, { outbox: this.#hooks?.outbox('terminated', record) });
       this.#metrics.uploadsTerminated.inc();
       this.#events.emit(id, { type: 'removed', id, namespace: record.namespace });
     } finally {
@@ -513,14 +528,31 @@ export class PartsService {
     for (const watch of this.#active) watch.stop(new UploadError('ERR_SHUTTING_DOWN'));
   }
 
-  async #dedup(input: CreatePartsInput, partSize: number): Promise<UploadRecord | undefined> {
+  /**
+   * The id (`undefined`: a random one) and metadata of a new upload, as the app's `beforeCreate`
+   * hook (or the pre-create webhook) decides; refuses the upload when they do.
+   */
+  async decideCreation(
+    namespace: string,
+    size: number | null,
+    metadata: Record<string, string>,
+  ): Promise<{ id: string | undefined; metadata: Record<string, string> }> {
+    if (this.#hooks === undefined) return { id: undefined, metadata };
+    return this.#hooks.beforeCreate({ owner: namespace, protocol: 'parts', size, metadata, concat: null });
+  }
+
+  async #dedup(
+    input: CreatePartsInput,
+    partSize: number,
+    chosenId: string | undefined,
+  ): Promise<UploadRecord | undefined> {
     const duplicable = this.#caps.duplicable;
     if (!duplicable || input.sha256 === undefined) return undefined;
     const original = await this.#meta.findFinished(input.namespace, input.sha256, input.size);
     // A copy would skip the content check: an original the allow-list does not allow now (or one
     // never sniffed) is not copied, and the bytes are uploaded and checked instead.
     if (original === undefined || !this.#content.allows(original.sniffedType)) return undefined;
-    const id = newUploadId();
+    const id = chosenId ?? newUploadId();
     let storageKey: string;
     try {
       storageKey = await duplicable.duplicate(original.storageKey, id);
@@ -530,7 +562,7 @@ export class PartsService {
       throw error;
     }
     const now = this.#now();
-    const record = await this.#meta.create({
+    const fields: NewUploadRecord = {
       id,
       namespace: input.namespace,
       protocol: 'parts',
@@ -548,6 +580,20 @@ export class PartsService {
       finishedAt: now,
       partSize,
       expectedSha256: input.sha256,
+    };
+    if (this.#hooks?.checksFinish) {
+      try {
+        await this.#hooks.beforeFinish(fields);
+      } catch (error) {
+        await this.#caps.terminatable?.remove(storageKey);
+        throw error;
+      }
+    }
+    const record = await this.#meta.create(fields, {
+      outbox: this.#hooks && [
+        ...this.#hooks.outbox('created', fields),
+        ...this.#hooks.outbox('finished', fields),
+      ],
     });
     this.#metrics.uploadsCreated.inc();
     this.#metrics.uploadsFinished.inc();
@@ -566,12 +612,15 @@ export class PartsService {
   ): Promise<never> {
     this.#hasher?.forget(record.id);
     await this.#caps.terminatable!.remove(finishedKey);
-    await this.#meta.delete(record.id);
     const error = new UploadError('ERR_SHA256_MISMATCH', {
       message:
         'the file does not have the declared SHA-256; this storage cannot keep its parts once they are joined, so the upload is gone: start a new one',
       details: { ...digests, partsKept: false },
     });
+    await this.#meta.delete(record.id, {
+      outbox: this.#hooks?.outbox('rejected', record, { code: error.code, message: error.message }),
+    });
+    this.#metrics.uploadsRejected.inc({ reason: 'sha256' });
     this.#logger.info(
       { uploadId: record.id, ...digests },
       'upload discarded: SHA-256 mismatch after completing',

@@ -24,9 +24,11 @@ import { PART_LIMITS, partCountOf, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ContentCheck } from '../content/content-check.ts';
+import type { UploadHooks } from '../hooks/upload-hooks.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
 import {
   type MetaStore,
+  type NewUploadRecord,
   type PartRecord,
   type UploadRecord,
   VersionConflictError,
@@ -83,6 +85,8 @@ export interface PresignedPartsOptions {
   events: UploadEvents;
   parts: PartsService;
   now?: () => number;
+  /** The app's hooks (`beforeCreate`, `beforeFinish`, the outbox events). Default: none. */
+  hooks?: UploadHooks;
 }
 
 export interface PresignedPart {
@@ -112,6 +116,7 @@ export class PresignedParts {
   readonly #parts: PartsService;
   readonly #now: () => number;
   readonly #content: ContentCheck | undefined;
+  readonly #hooks: UploadHooks | undefined;
 
   constructor(options: PresignedPartsOptions) {
     this.#config = options.config;
@@ -123,6 +128,7 @@ export class PresignedParts {
     this.#events = options.events;
     this.#parts = options.parts;
     this.#now = options.now ?? Date.now;
+    this.#hooks = options.hooks;
     this.#content =
       this.#store === undefined
         ? undefined
@@ -134,6 +140,8 @@ export class PresignedParts {
             metrics: options.metrics,
             logger: options.logger,
             events: options.events,
+            hooks: options.hooks,
+            now: this.#now,
           });
   }
 
@@ -235,16 +243,17 @@ export class PresignedParts {
    */
   async createOpen(input: { namespace: string; metadata: Record<string, string> }): Promise<UploadRecord> {
     const store = this.#presignStore();
-    const id = newUploadId();
+    const decided = await this.#parts.decideCreation(input.namespace, null, input.metadata);
+    const id = decided.id ?? newUploadId();
     const now = this.#now();
     const storageKey = await store.create({ id, size: null });
-    const record = await this.#meta.create({
+    const fields: NewUploadRecord = {
       id,
       namespace: input.namespace,
       protocol: 'parts',
       size: null,
       offset: 0,
-      metadata: input.metadata,
+      metadata: decided.metadata,
       concat: null,
       state: 'uploading',
       storageKey,
@@ -252,7 +261,8 @@ export class PresignedParts {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
-    });
+    };
+    const record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();
     this.#events.emit(id, { type: 'created', record });
     return record;
@@ -416,9 +426,10 @@ export class PresignedParts {
     }
     // A refused type deletes the object and the upload (unlike a SHA-256 mismatch, sending the
     // same bytes again cannot help).
-    const sniffedType = (await this.#content?.check(record, finishedKey, size, input.signal)) ?? null;
+    const sniffedType =
+      (await this.#content?.admit(record, finishedKey, size, { signal: input.signal, sha256 })) ?? null;
     const current = (await this.#meta.get(id)) ?? record;
-    const finished = await this.#meta.update(id, current.version, {
+    const patch = {
       state: 'finished',
       storageKey: finishedKey,
       size,
@@ -427,6 +438,9 @@ export class PresignedParts {
       finishedAt: this.#now(),
       expiresAt: null,
       sniffedType,
+    } as const;
+    const finished = await this.#meta.update(id, current.version, patch, {
+      outbox: this.#hooks?.outbox('finished', { ...current, ...patch }),
     });
     this.#metrics.uploadsFinished.inc();
     this.#logger.info({ uploadId: id, size, parts: input.parts.length, direct: true }, 'upload finished');

@@ -30,6 +30,8 @@ export interface UploadEvents {
   subscribe(id: string, listener: UploadEventListener): () => void;
   /** Listens to the events of every upload in `namespace`; returns the function that stops listening. */
   subscribeNamespace(namespace: string, listener: UploadEventListener): () => void;
+  /** Listens to the events of every upload (the `onProgress` hook); returns the function that stops listening. */
+  subscribeAll(listener: UploadEventListener): () => void;
   /**
    * True when someone may want `id`'s events: a listener of that upload, or of any namespace
    * (the namespace is not known before the record is read, and reading it is the work to skip).
@@ -41,6 +43,7 @@ export interface UploadEvents {
 export function createUploadEvents(): UploadEvents {
   const listeners = new Map<string, Set<UploadEventListener>>();
   const namespaces = new Map<string, Set<UploadEventListener>>();
+  const everything = new Set<UploadEventListener>();
 
   function add(map: Map<string, Set<UploadEventListener>>, key: string, listener: UploadEventListener) {
     let set = map.get(key);
@@ -73,11 +76,18 @@ export function createUploadEvents(): UploadEvents {
     subscribeNamespace(namespace, listener) {
       return add(namespaces, namespace, listener);
     },
+    subscribeAll(listener) {
+      everything.add(listener);
+      return () => {
+        everything.delete(listener);
+      };
+    },
     hasListeners(id) {
-      return namespaces.size > 0 || listeners.has(id);
+      return everything.size > 0 || namespaces.size > 0 || listeners.has(id);
     },
     emit(id, event) {
       deliver(listeners.get(id), event);
+      if (everything.size > 0) deliver(everything, event);
       if (namespaces.size === 0) return;
       deliver(namespaces.get(event.type === 'removed' ? event.namespace : event.record.namespace), event);
     },

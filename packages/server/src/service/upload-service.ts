@@ -8,8 +8,9 @@ import { CHECKSUM_ALGORITHMS, type Checksum, type ChecksumAlgorithm, UploadError
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ContentCheck } from '../content/content-check.ts';
+import type { UploadHooks } from '../hooks/upload-hooks.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
-import type { MetaStore, UploadPatch, UploadRecord } from '../meta/meta-store.ts';
+import type { MetaStore, NewUploadRecord, UploadPatch, UploadRecord } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import {
   type ByteSource,
@@ -43,6 +44,8 @@ export interface UploadServiceOptions {
   orphanSweepIntervalMs?: number;
   /** Where digests are computed. Default: the process's hashing thread. */
   digests?: DigestThread;
+  /** The app's hooks (`beforeCreate`, `beforeFinish`, the outbox events). Default: none. */
+  hooks?: UploadHooks;
 }
 
 export interface CreateUploadInput {
@@ -99,6 +102,7 @@ export class UploadService {
   readonly #events: UploadEvents | undefined;
   readonly #orphans: OrphanSweep | undefined;
   readonly #content: ContentCheck;
+  readonly #hooks: UploadHooks | undefined;
   /** Bodies being written now: stopped on shutdown, each storing what it received. */
   readonly #active = new Set<TransferWatch>();
   #shuttingDown = false;
@@ -114,6 +118,7 @@ export class UploadService {
     this.#now = options.now ?? Date.now;
     this.#events = options.events;
     this.#digests = options.digests ?? sharedDigestThread();
+    this.#hooks = options.hooks;
     this.#hasher = options.config.hashUploads
       ? new UploadHasher(this.capabilities.downloadable, this.#digests)
       : undefined;
@@ -125,6 +130,8 @@ export class UploadService {
       metrics: options.metrics,
       logger: options.logger,
       events: options.events,
+      hooks: options.hooks,
+      now: this.#now,
     });
     const sweepable = orphanSweeperOf(options.dataStore);
     this.#orphans =
@@ -146,16 +153,16 @@ export class UploadService {
     if (input.size === null && !this.capabilities.deferrable) {
       throw new UploadError('ERR_LENGTH_REQUIRED', { message: 'this storage needs the length at creation' });
     }
-    const id = newUploadId();
+    const { id, metadata } = await this.#decideCreation(input);
     const now = this.#now();
     const storageKey = await this.#data.create({ id, size: input.size });
-    let record = await this.#meta.create({
+    const fields: NewUploadRecord = {
       id,
       namespace: input.namespace,
       protocol: 'tus',
       size: input.size,
       offset: 0,
-      metadata: input.metadata,
+      metadata,
       concat: input.concat ?? null,
       state: 'uploading',
       storageKey,
@@ -163,7 +170,8 @@ export class UploadService {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
-    });
+    };
+    let record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();
     this.#events?.emit(id, { type: 'created', record });
     if (input.size === 0)
@@ -233,7 +241,7 @@ export class UploadService {
     await this.#withLock(id, signal, undefined, async () => {
       const record = await this.#load(id, namespace, { allowExpired: true });
       await this.#removeBytes(record);
-      await this.#meta.delete(id);
+      await this.#meta.delete(id, { outbox: this.#hooks?.outbox('terminated', record) });
       this.#hasher?.forget(id);
       this.#metrics.uploadsTerminated.inc();
       this.#events?.emit(id, { type: 'removed', id, namespace: record.namespace });
@@ -270,7 +278,7 @@ export class UploadService {
           const record = await this.#meta.get(candidate.id);
           if (record === undefined || !this.#isExpired(record, now)) continue;
           await this.#removeBytes(record);
-          await this.#meta.delete(record.id);
+          await this.#meta.delete(record.id, { outbox: this.#hooks?.outbox('expired', record) });
           this.#hasher?.forget(record.id);
           this.#metrics.uploadsExpired.inc();
           this.#events?.emit(record.id, { type: 'removed', id: record.id, namespace: record.namespace });
@@ -396,17 +404,13 @@ export class UploadService {
   async #finish(record: UploadRecord): Promise<UploadRecord> {
     const size = record.size ?? record.offset;
     const finishedKey = await this.#data.finalize(record.storageKey, { id: record.id, size });
-    // A partial upload is a fragment of a file: only the final upload it joins has a type to check.
+    const sha256 = this.#hasher === undefined ? null : await this.#finishedDigest(record, finishedKey, size);
+    // A partial upload is a fragment of a file: only the final upload it joins has a type to check
+    // (and is a file the app's `beforeFinish` is asked about).
     let sniffedType: string | null = null;
     if (record.concat?.kind !== 'partial') {
-      try {
-        sniffedType = await this.#content.check(record, finishedKey, size);
-      } catch (error) {
-        this.#hasher?.forget(record.id);
-        throw error;
-      }
+      sniffedType = await this.#content.admit(record, finishedKey, size, { sha256 });
     }
-    const sha256 = this.#hasher === undefined ? null : await this.#finishedDigest(record, finishedKey, size);
     const patch: UploadPatch = {
       state: 'finished',
       storageKey: finishedKey,
@@ -417,7 +421,9 @@ export class UploadService {
       sniffedType,
     };
     if (sha256 !== null) patch.sha256 = sha256;
-    const finished = await this.#meta.update(record.id, record.version, patch);
+    const finished = await this.#meta.update(record.id, record.version, patch, {
+      outbox: this.#hooks?.outbox('finished', { ...record, ...patch }),
+    });
     this.#metrics.uploadsFinished.inc();
     this.#logger.info({ uploadId: record.id, size }, 'upload finished');
     this.#events?.emit(record.id, { type: 'completed', record: finished });
@@ -462,21 +468,19 @@ export class UploadService {
     }
     const size = parts.reduce((sum, part) => sum + (part.size ?? 0), 0);
     this.#refuseAboveMaxSize(size);
-    const id = newUploadId();
+    const { id, metadata } = await this.#decideCreation({ ...input, size });
     const now = this.#now();
     const storageKey = await concatenatable.concatenate(
       id,
       parts.map((part) => part.storageKey),
     );
-    // Checked before the record exists: a refused file leaves nothing behind (the partials stay).
-    const sniffedType = await this.#content.check({ id, metadata: input.metadata }, storageKey, size);
-    const record = await this.#meta.create({
+    const fields: NewUploadRecord = {
       id,
       namespace: input.namespace,
       protocol: 'tus',
       size,
       offset: size,
-      metadata: input.metadata,
+      metadata,
       concat: { kind: 'final', partIds },
       state: 'finished',
       storageKey,
@@ -484,11 +488,34 @@ export class UploadService {
       createdAt: now,
       expiresAt: null,
       finishedAt: now,
-      sniffedType,
+    };
+    // Checked before the record exists: a refused file leaves nothing behind (the partials stay).
+    fields.sniffedType = await this.#content.admit(fields, storageKey, size, { sha256: null });
+    const record = await this.#meta.create(fields, {
+      outbox: this.#hooks && [
+        ...this.#hooks.outbox('created', fields),
+        ...this.#hooks.outbox('finished', fields),
+      ],
     });
     this.#metrics.uploadsCreated.inc();
     this.#metrics.uploadsFinished.inc();
     return record;
+  }
+
+  /**
+   * The id and metadata of a new upload: a random id and the client's metadata, unless the app's
+   * `beforeCreate` hook (or the pre-create webhook) refuses the upload or decides otherwise.
+   */
+  async #decideCreation(input: CreateUploadInput): Promise<{ id: string; metadata: Record<string, string> }> {
+    if (this.#hooks === undefined) return { id: newUploadId(), metadata: input.metadata };
+    const decided = await this.#hooks.beforeCreate({
+      owner: input.namespace,
+      protocol: 'tus',
+      size: input.size,
+      metadata: input.metadata,
+      concat: input.concat?.kind ?? null,
+    });
+    return { id: decided.id ?? newUploadId(), metadata: decided.metadata };
   }
 
   async #declareSize(record: UploadRecord, size: number): Promise<UploadRecord> {

@@ -71,6 +71,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN sniffed_type TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'hook outbox',
+    // Hook notifications, queued in the transaction of the change they tell of and removed once
+    // delivered. No foreign key to uploads: a removed upload's last events still go out. The index
+    // finds each sink's and upload's oldest entry (delivery is in order per upload).
+    sql: `
+      CREATE TABLE hook_outbox (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        sink             TEXT    NOT NULL,
+        upload_id        TEXT    NOT NULL,
+        event_id         TEXT    NOT NULL,
+        type             TEXT    NOT NULL,
+        payload          TEXT    NOT NULL,
+        created_at       INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_attempt_at  INTEGER NOT NULL,
+        lease_until      INTEGER,
+        last_error       TEXT
+      ) STRICT;
+      CREATE INDEX hook_outbox_order ON hook_outbox (sink, upload_id, seq);
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

@@ -29,11 +29,14 @@ import {
   type InProgressUpload,
   type MetaStore,
   type NewUploadRecord,
+  type OutboxEntry,
+  type OutboxItem,
   type PartRecord,
   type UploadPatch,
   type UploadRecord,
   type UploadState,
   VersionConflictError,
+  type WriteOptions,
 } from '../meta-store.ts';
 import { migrate } from './migrations.ts';
 
@@ -138,6 +141,12 @@ class SqliteMetaStore implements MetaStore {
   #listParts: StatementSync;
   #findFinished: StatementSync;
   #inProgress: StatementSync;
+  #outboxInsert: StatementSync;
+  #outboxClaim: StatementSync;
+  #outboxLease: StatementSync;
+  #outboxSettle: StatementSync;
+  #outboxRetry: StatementSync;
+  #outboxBacklog: StatementSync;
   /** Update statements by shape (which fields a patch sets): at most 2^9, each prepared once. */
   #updates: (StatementSync | undefined)[] = [];
   /** The writes in the open transaction, settled when it commits; `undefined` with none open. */
@@ -195,10 +204,37 @@ class SqliteMetaStore implements MetaStore {
        WHERE namespace = ? AND state = 'uploading' AND (expires_at IS NULL OR expires_at > ?)
        ORDER BY created_at DESC, id DESC LIMIT ?`,
     );
+    this.#outboxInsert = prepareArrays(
+      db,
+      `INSERT INTO hook_outbox (sink, upload_id, event_id, type, payload, created_at, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // The head of each sink's and upload's queue, if it is due and nobody holds it: a held or
+    // failing entry keeps the ones behind it waiting (in order per upload), not other uploads'.
+    this.#outboxClaim = prepareArrays(
+      db,
+      `SELECT seq, sink, upload_id, event_id, type, payload, created_at, attempts FROM hook_outbox AS o
+       WHERE next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
+         AND NOT EXISTS (SELECT 1 FROM hook_outbox AS p
+                         WHERE p.sink = o.sink AND p.upload_id = o.upload_id AND p.seq < o.seq)
+       ORDER BY seq LIMIT ?2`,
+    );
+    this.#outboxLease = prepareArrays(db, 'UPDATE hook_outbox SET lease_until = ? WHERE seq = ?');
+    this.#outboxSettle = prepareArrays(db, 'DELETE FROM hook_outbox WHERE seq = ?');
+    this.#outboxRetry = prepareArrays(
+      db,
+      `UPDATE hook_outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, last_error = ?
+       WHERE seq = ?`,
+    );
+    this.#outboxBacklog = prepareArrays(db, 'SELECT count(*), min(created_at) FROM hook_outbox');
   }
 
-  create(input: NewUploadRecord): Promise<UploadRecord> {
-    return this.#write(() => this.#create(input));
+  create(input: NewUploadRecord, options?: WriteOptions): Promise<UploadRecord> {
+    return this.#write(() => {
+      const record = this.#create(input);
+      this.#queue(options?.outbox);
+      return record;
+    });
   }
 
   #create(input: NewUploadRecord): UploadRecord {
@@ -252,8 +288,17 @@ class SqliteMetaStore implements MetaStore {
     return row === undefined ? undefined : toRecord(row);
   }
 
-  update(id: string, expectedVersion: number, patch: UploadPatch): Promise<UploadRecord> {
-    return this.#write(() => this.#update(id, expectedVersion, patch));
+  update(
+    id: string,
+    expectedVersion: number,
+    patch: UploadPatch,
+    options?: WriteOptions,
+  ): Promise<UploadRecord> {
+    return this.#write(() => {
+      const record = this.#update(id, expectedVersion, patch);
+      this.#queue(options?.outbox);
+      return record;
+    });
   }
 
   #update(id: string, expectedVersion: number, patch: UploadPatch): UploadRecord {
@@ -273,8 +318,70 @@ class SqliteMetaStore implements MetaStore {
     throw new VersionConflictError(id);
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.#write(() => this.#delete.run(id).changes > 0);
+  delete(id: string, options?: WriteOptions): Promise<boolean> {
+    return this.#write(() => {
+      const deleted = this.#delete.run(id).changes > 0;
+      if (deleted) this.#queue(options?.outbox);
+      return deleted;
+    });
+  }
+
+  enqueue(entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.#write(() => this.#queue(entries));
+  }
+
+  claimOutbox(now: number, limit: number, leaseUntil: number): Promise<OutboxItem[]> {
+    // Read and held in one write transaction: another process on the same file cannot claim the
+    // same entries between the two.
+    return this.#write(() => {
+      const items = (this.#outboxClaim.all(now, limit) as unknown as Row[]).map(
+        (row): OutboxItem => ({
+          seq: row[0] as number,
+          sink: row[1] as string,
+          uploadId: row[2] as string,
+          eventId: row[3] as string,
+          type: row[4] as string,
+          payload: row[5] as string,
+          createdAt: row[6] as number,
+          attempts: row[7] as number,
+        }),
+      );
+      for (const item of items) this.#outboxLease.run(leaseUntil, item.seq);
+      return items;
+    });
+  }
+
+  settleOutbox(seq: number): Promise<void> {
+    return this.#write(() => {
+      this.#outboxSettle.run(seq);
+    });
+  }
+
+  retryOutbox(seq: number, nextAttemptAt: number, error: string): Promise<void> {
+    return this.#write(() => {
+      this.#outboxRetry.run(nextAttemptAt, error.slice(0, 1000), seq);
+    });
+  }
+
+  async outboxBacklog(): Promise<{ pending: number; oldestCreatedAt: number | null }> {
+    const row = this.#outboxBacklog.get() as unknown as Row;
+    return { pending: row[0] as number, oldestCreatedAt: row[1] as number | null };
+  }
+
+  #queue(entries: readonly OutboxEntry[] | undefined): void {
+    if (entries === undefined) return;
+    for (const entry of entries) {
+      this.#outboxInsert.run(
+        entry.sink,
+        entry.uploadId,
+        entry.eventId,
+        entry.type,
+        entry.payload,
+        entry.createdAt,
+        entry.createdAt,
+      );
+    }
   }
 
   putPart(id: string, part: PartRecord, expiresAt: number | null): Promise<boolean> {

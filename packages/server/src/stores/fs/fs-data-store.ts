@@ -111,6 +111,8 @@ export type FsDataStore = DataStore &
   PartStore &
   Duplicable & {
     readonly directory: string;
+    /** The absolute path of a key's bytes: a file, or the directory of a finished concatenation's pieces. */
+    locate(key: string): { path: string };
     /** Whether appends write with O_DIRECT (decided at construction). */
     readonly directIo: boolean;
   };
@@ -125,6 +127,10 @@ export function createFsDataStore(options: FsDataStoreOptions): FsDataStore {
 
 class FileSystemDataStore implements FsDataStore {
   readonly kind = 'fs';
+  locate(key: string): { path: string } {
+    return { path: parseKey(this.directory, key).path };
+  }
+
   readonly deferredLength = true as const;
   readonly directory: string;
   readonly directIo: boolean;
