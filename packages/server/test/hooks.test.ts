@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import {
   createFerry,
   type Ferry,
@@ -18,6 +19,7 @@ import {
   type HookEvent,
   HookRejection,
 } from '../src/index.ts';
+import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
 import {
   createUpload,
   head,
@@ -478,5 +480,65 @@ describe('in-process hooks', () => {
     const metrics = await server.ferry.metrics.registry.metrics();
     assert.match(metrics, /ferry_hook_events_pending 0/);
     assert.equal(await recordsIn(server.ferry, 'nope'), undefined);
+  });
+});
+
+const s3Settings = await s3Service();
+
+describe('hooks with S3 storage (real RGW)', { skip: s3Settings === undefined }, () => {
+  const prefix = uniqueKeyPrefix('hooks');
+  let server: TestServer;
+  let store: S3DataStore;
+  const { hooks, events } = recorder({
+    beforeFinish(upload) {
+      if (upload.name === 'refused.bin') throw new HookRejection('not this one');
+    },
+  });
+
+  before(async () => {
+    store = await createS3DataStore(s3StoreOptions(s3Settings!, prefix));
+    server = await startServer({ dataStore: store, hooks, hashUploads: true });
+  });
+  after(async () => {
+    await server?.stop();
+    await store?.close();
+  });
+
+  it('the finalization payload names the bucket and key of the finished object', async () => {
+    const content = Buffer.from('object bytes for the hook');
+    const location = await uploadWhole(server.endpoint, content, {
+      'upload-metadata': metadataHeader({ filename: 'obj.txt' }),
+    });
+    const id = idOf(location);
+    await until(() => typesOf(events, id).length === 2, 15_000, 'created and finished');
+    const finished = events.find((event) => event.upload.id === id && event.type === 'finished')!;
+    assert.equal(finished.upload.sha256, sha256(content));
+    const storage = finished.upload.storage;
+    assert.equal(storage?.store, 's3');
+    assert.equal((storage as { bucket: string }).bucket, s3Settings!.bucket);
+    const key = (storage as { key: string }).key;
+    assert.ok(key.startsWith(prefix) && key.includes(id), key);
+    const object = store.read(`s3-object:${key}`, { start: 0, end: content.length });
+    const chunks: Buffer[] = [];
+    for await (const chunk of object) chunks.push(chunk as Buffer);
+    assert.deepEqual(Buffer.concat(chunks), content);
+  });
+
+  it('a file refused by beforeFinish is deleted from the bucket', async () => {
+    const location = await createUpload(server.endpoint, 10, {
+      'upload-metadata': metadataHeader({ filename: 'refused.bin' }),
+    });
+    const reply = await patch(location, 0, Buffer.alloc(10, 3));
+    assert.equal(reply.status, 403);
+    assert.equal(reply.code, 'ERR_HOOK_REJECTED');
+    const id = idOf(location);
+    await until(() => typesOf(events, id).length === 2, 15_000, 'created and rejected');
+    assert.deepEqual(typesOf(events, id), ['created', 'rejected']);
+    const key = (
+      events.find((event) => event.upload.id === id && event.type === 'rejected')?.upload.storage as {
+        key: string;
+      }
+    ).key;
+    await assert.rejects(store.stat(`s3-object:${key}`));
   });
 });
