@@ -640,7 +640,15 @@ export class PartsService {
     const reader = this.#caps.downloadable;
     if (!reader) return null;
     if (!options.finished && !this.#readsInProgress) return null;
-    return sha256OfStored(reader, storageKey, size, { ...options, digests: this.#digests });
+    try {
+      return await sha256OfStored(reader, storageKey, size, { ...options, digests: this.#digests });
+    } catch (error) {
+      // The bytes of an unfinished upload are gone from where parts are written when an earlier
+      // `complete` got as far as finishing the file (then crashed, or a `beforeFinish` hook failed):
+      // the caller completes again (idempotent) and hashes the finished file instead.
+      if (!options.finished && isNotFound(error)) return null;
+      throw error;
+    }
   }
 
   async #emitProgress(id: string): Promise<void> {
@@ -683,4 +691,9 @@ export class PartsService {
   #expiryFrom(now: number): number | null {
     return this.#config.expirySeconds > 0 ? now + this.#config.expirySeconds * 1000 : null;
   }
+}
+
+function isNotFound(error: unknown): boolean {
+  if (error instanceof UploadError) return error.code === 'ERR_NOT_FOUND';
+  return (error as { code?: unknown } | null)?.code === 'ENOENT';
 }
