@@ -113,6 +113,8 @@ export interface CreatePartsInput {
   partSize?: number;
   /** Lower-case hex SHA-256 of the whole file. */
   sha256?: string;
+  /** The token's `types` claim: the sniffed type must match one when the upload finishes. */
+  allowedTypes?: readonly string[] | undefined;
 }
 
 export interface CreatePartsResult {
@@ -233,6 +235,7 @@ export class PartsService {
       finishedAt: null,
       partSize,
       expectedSha256: input.sha256 ?? null,
+      allowedTypes: input.allowedTypes ?? null,
     });
     this.#metrics.uploadsCreated.inc();
     this.#events.emit(id, { type: 'created', record });
@@ -517,9 +520,10 @@ export class PartsService {
     const duplicable = this.#caps.duplicable;
     if (!duplicable || input.sha256 === undefined) return undefined;
     const original = await this.#meta.findFinished(input.namespace, input.sha256, input.size);
-    // A copy would skip the content check: an original the allow-list does not allow now (or one
-    // never sniffed) is not copied, and the bytes are uploaded and checked instead.
-    if (original === undefined || !this.#content.allows(original.sniffedType)) return undefined;
+    // A copy would skip the content check: an original the allow-list or the token's types do not
+    // allow (or one never sniffed) is not copied, and the bytes are uploaded and checked instead.
+    const allowedTypes = input.allowedTypes ?? null;
+    if (original === undefined || !this.#content.allows(original.sniffedType, allowedTypes)) return undefined;
     const id = newUploadId();
     let storageKey: string;
     try {
@@ -548,6 +552,7 @@ export class PartsService {
       finishedAt: now,
       partSize,
       expectedSha256: input.sha256,
+      allowedTypes,
     });
     this.#metrics.uploadsCreated.inc();
     this.#metrics.uploadsFinished.inc();

@@ -233,7 +233,12 @@ export class PresignedParts {
    * A Ferry upload of unknown size, made for Uppy's `POST /s3/multipart`: its size is learnt at
    * completion from the parts S3 holds.
    */
-  async createOpen(input: { namespace: string; metadata: Record<string, string> }): Promise<UploadRecord> {
+  async createOpen(input: {
+    namespace: string;
+    metadata: Record<string, string>;
+    /** The token's `types` claim, checked against the sniffed type at completion. */
+    allowedTypes?: readonly string[] | undefined;
+  }): Promise<UploadRecord> {
     const store = this.#presignStore();
     const id = newUploadId();
     const now = this.#now();
@@ -252,6 +257,7 @@ export class PresignedParts {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
+      allowedTypes: input.allowedTypes ?? null,
     });
     this.#metrics.uploadsCreated.inc();
     this.#events.emit(id, { type: 'created', record });

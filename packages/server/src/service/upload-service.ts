@@ -51,6 +51,8 @@ export interface CreateUploadInput {
   size: number | null;
   metadata: Record<string, string>;
   concat?: { kind: 'partial' } | { kind: 'final'; partIds: string[] };
+  /** The token's `types` claim: the sniffed type must match one when the upload finishes. */
+  allowedTypes?: readonly string[] | undefined;
 }
 
 export interface AppendInput {
@@ -163,6 +165,7 @@ export class UploadService {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
+      allowedTypes: input.allowedTypes ?? null,
     });
     this.#metrics.uploadsCreated.inc();
     this.#events?.emit(id, { type: 'created', record });
@@ -469,7 +472,12 @@ export class UploadService {
       parts.map((part) => part.storageKey),
     );
     // Checked before the record exists: a refused file leaves nothing behind (the partials stay).
-    const sniffedType = await this.#content.check({ id, metadata: input.metadata }, storageKey, size);
+    const allowedTypes = input.allowedTypes ?? null;
+    const sniffedType = await this.#content.check(
+      { id, metadata: input.metadata, allowedTypes },
+      storageKey,
+      size,
+    );
     const record = await this.#meta.create({
       id,
       namespace: input.namespace,
@@ -485,6 +493,7 @@ export class UploadService {
       expiresAt: null,
       finishedAt: now,
       sniffedType,
+      allowedTypes,
     });
     this.#metrics.uploadsCreated.inc();
     this.#metrics.uploadsFinished.inc();

@@ -71,6 +71,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN sniffed_type TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'allowed types',
+    // The creating token's `types` claim, a JSON array, checked against the sniffed type when the
+    // upload finishes. Rows written before it stay NULL: no limit beyond the server's allow-list.
+    sql: `
+      ALTER TABLE uploads ADD COLUMN allowed_types TEXT;
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

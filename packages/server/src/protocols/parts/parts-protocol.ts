@@ -151,6 +151,7 @@ export function createPartsProtocol(
         metadata,
         ...(partSize === undefined ? {} : { partSize }),
         ...(sha256 === undefined ? {} : { sha256 }),
+        allowedTypes: grant?.types,
       });
       if (deduplicated) {
         const reply: DeduplicatedUpload = {

@@ -63,7 +63,7 @@ export function createUppyS3Routes(
     metadata[NAME_KEY] = filename;
     if (typeof type === 'string' && type !== '') metadata[TYPE_KEY] = type;
     checkCreate(grant, { size: null, metadata });
-    const record = await presigned.createOpen({ namespace, metadata });
+    const record = await presigned.createOpen({ namespace, metadata, allowedTypes: grant?.types });
     // `uploadId` is S3's; openUpload checks it against the record on every later call.
     const uploadId = presigned.uploadIdOf(record.storageKey);
     return jsonResponse(200, { key: record.id, uploadId, bucket: presigned.bucket });
