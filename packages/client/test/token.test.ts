@@ -49,6 +49,26 @@ function refused(status: number, serverCode: string) {
   };
 }
 
+/** Whether `error` is the client's refusal of the file's type, with the server's 403 and code. */
+function typeRefused(error: unknown): boolean {
+  assert.ok(error instanceof ClientError, String(error));
+  assert.equal(error.code, 'ERR_TYPE_NOT_ALLOWED', error.message);
+  assert.equal(error.status, 403, error.message);
+  assert.equal(error.serverCode, 'ERR_TYPE_NOT_ALLOWED', error.message);
+  assert.equal(error.retryable, false);
+  assert.match(error.message, /the server does not accept this type of file/);
+  return true;
+}
+
+/** The start of a Windows executable (MZ, then the PE signature where MZ points), padded. */
+function exeBytes(size = 6000): Uint8Array {
+  const bytes = Buffer.alloc(size, 0x90);
+  bytes.write('MZ', 0, 'latin1');
+  bytes.writeUInt32LE(0x80, 0x3c);
+  bytes.write('PE\0\0', 0x80, 'latin1');
+  return bytes;
+}
+
 const PROTOCOLS: Protocol[] = ['tus', 'parts'];
 
 describe('upload tokens against Ferry with an auth secret', () => {
@@ -196,7 +216,7 @@ describe('upload tokens against Ferry with an auth secret', () => {
       assert.deepEqual(retries, []);
     });
 
-    it(`${protocol}: a type the token does not allow fails with 403 ERR_TYPE_NOT_ALLOWED, not as a vanished upload`, async () => {
+    it(`${protocol}: a declared type the token does not allow fails with ERR_TYPE_NOT_ALLOWED, not as a vanished upload`, async () => {
       const upload = createUpload({
         endpoint: endpoints[protocol],
         protocol,
@@ -207,8 +227,38 @@ describe('upload tokens against Ferry with an auth secret', () => {
       });
       const restarts: unknown[] = [];
       upload.on('restart', (event) => restarts.push(event));
-      await assert.rejects(upload.start(), refused(403, 'ERR_TYPE_NOT_ALLOWED'));
+      await assert.rejects(upload.start(), typeRefused);
       assert.deepEqual(restarts, []);
+    });
+
+    it(`${protocol}: content the token's types do not allow fails at the end with ERR_TYPE_NOT_ALLOWED, not retried, and is forgotten`, async () => {
+      const { store: resumeStore, dir: storeDir } = await tempResumeStore();
+      const upload = createUpload({
+        endpoint: endpoints[protocol],
+        protocol,
+        source: exeBytes(),
+        name: 'cat.png',
+        type: 'image/png',
+        token: await mint('alice', 60, { types: ['image/*'] }),
+        resumeStore,
+        retry: { statusCodes: [403, 500], limit: 3, backoff: { initialMs: 1 } },
+        fingerprintFirst: true,
+      });
+      const retries: RetryEvent[] = [];
+      const restarts: unknown[] = [];
+      upload.on('retry', (event) => retries.push(event));
+      upload.on('restart', (event) => restarts.push(event));
+      await assert.rejects(upload.start(), (error: unknown) => {
+        typeRefused(error);
+        const details = (error as ClientError).details;
+        assert.equal(details?.['sniffed'], 'application/x-msdownload');
+        assert.deepEqual(details?.['allowed'], ['image/*']);
+        return true;
+      });
+      assert.deepEqual(retries, [], 'a refused type is not retried, even with 403 in statusCodes');
+      assert.deepEqual(restarts, []);
+      assert.deepEqual(await resumeStore.list(), [], 'the deleted upload is not kept for resuming');
+      await rm(storeDir, { recursive: true, force: true });
     });
 
     it(`${protocol}: an upload stored for another subject is started afresh (the server answers 404)`, async () => {

@@ -45,9 +45,6 @@ function tokenRefusal(serverCode: string | undefined, name: string): string {
       return `Your upload link has expired, so ${name} stopped. Ask for a new link, then retry.`;
     case 'ERR_TOKEN_MAX_SIZE':
       return `${name} is larger than this upload link allows.`;
-    case 'ERR_TYPE_NOT_ALLOWED':
-      // Also the server's content check (--allow-types): the file's bytes are of a type it refuses.
-      return `The server does not accept this type of file.`;
     case 'ERR_TOKEN_SCOPE':
       return `This upload link cannot start new uploads.`;
     default:
@@ -58,6 +55,7 @@ function tokenRefusal(serverCode: string | undefined, name: string): string {
 /** Codes after which the same upload cannot succeed; the file has to be added again (or not at all). */
 const FINAL_CODES = new Set([
   'ERR_UPLOAD_GONE',
+  'ERR_TYPE_NOT_ALLOWED',
   'ERR_VERIFICATION_FAILED',
   'ERR_INVALID_OPTIONS',
   'ERR_PROTOCOL',
@@ -97,6 +95,10 @@ export function describeFailure(error: unknown, name: string): UploadFailure {
         return `${name} could not be uploaded: the upload is set up wrongly for this server.`;
       case 'ERR_UNAUTHORIZED':
         return tokenRefusal(typeof serverCode === 'string' ? serverCode : undefined, name);
+      case 'ERR_TYPE_NOT_ALLOWED':
+        // The declared type (a token's `types`) or the type sniffed from the bytes when the upload
+        // finished (the server's allow-list or the token's `types`): the same file is refused again.
+        return `The server does not accept this type of file, so ${name} was not uploaded. Choose another file.`;
       case 'ERR_HTTP_STATUS':
         if (serverCode === 'ERR_UPLOAD_TOO_LARGE')
           return `The server does not accept a file as large as ${name}.`;

@@ -94,10 +94,19 @@ describe('token in the React stores', () => {
     );
     assert.equal(failure.retryable, false);
     assert.equal(failure.message, 'movie.mkv is larger than this upload link allows.');
+  });
+
+  it('a refused file type is its own final failure, not a refused upload link', () => {
     const type = describeFailure(
-      { code: 'ERR_UNAUTHORIZED', status: 403, serverCode: 'ERR_TYPE_NOT_ALLOWED' },
-      'a',
+      { code: 'ERR_TYPE_NOT_ALLOWED', status: 403, serverCode: 'ERR_TYPE_NOT_ALLOWED' },
+      'setup.png',
     );
+    assert.equal(type.code, 'ERR_TYPE_NOT_ALLOWED');
     assert.equal(type.retryable, false);
+    assert.equal(
+      type.message,
+      'The server does not accept this type of file, so setup.png was not uploaded. Choose another file.',
+    );
+    assert.doesNotMatch(type.message, /link/);
   });
 });

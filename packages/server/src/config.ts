@@ -80,7 +80,11 @@ export interface ServerConfig {
   lockWaitMs: number;
   /** A lock holder that received no body bytes for this long yields to a waiting request, in ms. Default 500. */
   stallMs: number;
-  /** A PATCH body that sends nothing for this long is stopped (its bytes kept) with a 500, in ms. Default 60000. */
+  /**
+   * A PATCH body that sends nothing for this long is stopped (its bytes kept) with a 500, in ms; a
+   * JSON body (parts API, Uppy's S3 routes) must have arrived whole this long after reading starts,
+   * or it is answered 408 `ERR_REQUEST_TIMEOUT`. Default 60000.
+   */
   bodyTimeoutMs: number;
   /**
    * A request body must bring at least this many bytes per second, measured over windows of
@@ -310,7 +314,8 @@ export const CONFIG_FIELDS: ReadonlyArray<{
   {
     key: 'bodyTimeoutMs',
     type: 'integer',
-    description: 'ms without body bytes after which a PATCH is stopped (500)',
+    description:
+      'ms without body bytes after which a PATCH is stopped (500); also the time a whole JSON body may take to arrive (408)',
   },
   {
     key: 'minBodyBytesPerSecond',

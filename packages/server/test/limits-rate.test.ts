@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, normalizeConfig } from '../src/config.ts';
-import { createRateLimiter } from '../src/http/rate-limit.ts';
+import { createRateLimiter, rateLimitKey } from '../src/http/rate-limit.ts';
 import { bearer, SECRET, tokenFor } from './auth-helpers.ts';
 import { createUpload, head, type Reply, send, startServer, type TestServer, TUS } from './tus-helpers.ts';
 
@@ -101,6 +101,92 @@ describe('rate limit behind a trusted proxy', () => {
     // Another client behind the same proxy is served.
     assert.equal((await tusCreate(server, as('203.0.113.8'))).status, 201);
     assert.equal((await partsCreate(server, { forwarded: 'for="[2001:db8::1]:4711"' })).status, 201);
+  });
+
+  it('IPv6 clients count by their /64: a new interface id is no fresh bucket, another /64 is', async () => {
+    const as = (entry: string) => ({ 'x-forwarded-for': entry });
+    for (let i = 0; i < LIMIT; i += 1) {
+      // Every request from another address of the same /64 (temporary addresses, RFC 8981).
+      assert.equal((await tusCreate(server, as(`2001:db8:aa:1::${i + 1}`))).status, 201);
+    }
+    assertLimited(await tusCreate(server, as('2001:db8:aa:1:ffff:ffff:ffff:ffff')));
+    assertLimited(await tusCreate(server, { forwarded: 'for="[2001:DB8:AA:1:0:0:0:99]:4711"' }));
+    assert.equal((await tusCreate(server, as('2001:db8:aa:2::1'))).status, 201, 'another /64');
+    // IPv4-mapped IPv6 is the IPv4 client.
+    for (let i = 0; i < LIMIT; i += 1) assert.equal((await tusCreate(server, as('192.0.2.44'))).status, 201);
+    assertLimited(await tusCreate(server, as('::ffff:192.0.2.44')));
+  });
+});
+
+describe('rate limit keys', () => {
+  it('IPv4 as it is; IPv4-mapped IPv6 as IPv4, in every spelling', () => {
+    const table: [string, string][] = [
+      ['192.0.2.1', '192.0.2.1'],
+      ['0.0.0.0', '0.0.0.0'],
+      ['::ffff:192.0.2.1', '192.0.2.1'],
+      ['::FFFF:192.0.2.1', '192.0.2.1'],
+      ['::ffff:c000:201', '192.0.2.1'],
+      ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+      ['0000:0000:0000:0000:0000:FFFF:C000:0201', '192.0.2.1'],
+      ['[::ffff:192.0.2.1]', '192.0.2.1'],
+    ];
+    for (const [address, key] of table) assert.equal(rateLimitKey(address), key, address);
+  });
+
+  it('IPv6 by its /64, from compressed, full, mixed-case, bracketed and zoned forms', () => {
+    const table: [string, string][] = [
+      ['::1', '0:0:0:0::/64'],
+      ['::', '0:0:0:0::/64'],
+      ['2001:db8::1', '2001:db8:0:0::/64'],
+      ['2001:db8::', '2001:db8:0:0::/64'],
+      ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8:0:0::/64'],
+      ['2001:DB8::ABCD', '2001:db8:0:0::/64'],
+      ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+      ['2001:db8:1:2::', '2001:db8:1:2::/64'],
+      ['2001:db8:1::2:3:4:5', '2001:db8:1:0::/64'],
+      ['2001:db8:1:2:3:4:5::', '2001:db8:1:2::/64'],
+      ['::2:3:4:5:6:7:8', '0:2:3:4::/64'],
+      ['[2001:db8:1:2::9]', '2001:db8:1:2::/64'],
+      ['2001:db8:1:2::9%eth0', '2001:db8:1:2::/64'],
+      ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+      ['::192.0.2.1', '0:0:0:0::/64'],
+    ];
+    for (const [address, key] of table) assert.equal(rateLimitKey(address), key, address);
+    // Two addresses of one /64 share a key; the next /64 does not.
+    assert.equal(rateLimitKey('2001:db8:5:6::1'), rateLimitKey('2001:db8:5:6:a:b:c:d'));
+    assert.notEqual(rateLimitKey('2001:db8:5:6::1'), rateLimitKey('2001:db8:5:7::1'));
+  });
+
+  it('link-local addresses count whole, zone id included (every host on the link shares fe80::/64)', () => {
+    assert.equal(rateLimitKey('fe80::1'), 'fe80:0:0:0:0:0:0:1');
+    assert.equal(rateLimitKey('fe80::1%eth0'), 'fe80:0:0:0:0:0:0:1%eth0');
+    assert.equal(rateLimitKey('FE80::A:B%ETH0'), 'fe80:0:0:0:0:0:a:b%eth0');
+    assert.equal(rateLimitKey('febf::1'), 'febf:0:0:0:0:0:0:1');
+    assert.notEqual(rateLimitKey('fe80::1%eth0'), rateLimitKey('fe80::2%eth0'));
+    assert.equal(rateLimitKey('fec0::1'), 'fec0:0:0:0::/64', 'just outside fe80::/10');
+  });
+
+  it('anything that is not an IP address is its own key', () => {
+    for (const address of [
+      'unknown',
+      '_hidden',
+      '',
+      '1.2.3',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '01.2.3.4',
+      '1:2:3:4:5:6:7',
+      '1:2:3:4:5:6:7:8:9',
+      '1::2::3',
+      ':::',
+      '1:2:3:4:5:6:7:8::',
+      '12345::1',
+      'g::1',
+      '::ffff:1.2.3.400',
+      '1.2.3.4::',
+    ]) {
+      assert.equal(rateLimitKey(address), address, JSON.stringify(address));
+    }
   });
 });
 

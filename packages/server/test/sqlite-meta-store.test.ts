@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -101,6 +101,27 @@ describe('sqlite meta store', () => {
     assert.equal(db.isTransaction, false);
     assert.throws(() => migrate(db, [two]), /must have version 1/);
     db.close();
+  });
+
+  it('upgrades a schema-3 database: its uploads keep working, with no allowed types', async () => {
+    const path = dbPath();
+    await mkdir(join(path, '..'), { recursive: true });
+    const db = new DatabaseSync(path);
+    migrate(db, MIGRATIONS.slice(0, 3));
+    db.prepare(
+      `INSERT INTO uploads (id, namespace, protocol, size, byte_offset, metadata, state, storage_key,
+         created_at, updated_at, version) VALUES ('old', 'alice', 'tus', 10, 0, '{}', 'uploading', 'k', 1, 1, 1)`,
+    ).run();
+    db.close();
+    const store = await createSqliteMetaStore({ path });
+    try {
+      assert.equal(userVersion(path), MIGRATIONS.length);
+      const old = await store.get('old');
+      assert.equal(old?.namespace, 'alice');
+      assert.equal(old?.allowedTypes, null);
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses a database written by a newer schema version', () => {

@@ -461,6 +461,7 @@ describe('feed stream bounds (a client that does not read)', () => {
     partSize: null,
     expectedSha256: null,
     sniffedType: null,
+    allowedTypes: null,
     version: 1,
   });
   const wire = (event: UploadEventRecord) =>

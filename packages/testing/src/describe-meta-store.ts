@@ -46,6 +46,7 @@ export function sampleUploadRecord(overrides: Partial<NewRecord> = {}): NewRecor
     partSize: null,
     expectedSha256: null,
     sniffedType: null,
+    allowedTypes: null,
     ...overrides,
   };
 }
@@ -354,6 +355,24 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
         );
         assert.equal(copy.sniffedType, 'application/pdf');
         assert.deepEqual(await store.get(copy.id), copy);
+      });
+
+      it('keeps the allowed types given at creation, defaults them to null, and lists them in progress', async () => {
+        const { allowedTypes: _a, ...input } = sampleUploadRecord();
+        const plain = await store.create(input);
+        assert.equal(plain.allowedTypes, null);
+        assert.equal((await store.get(plain.id))?.allowedTypes, null);
+        const limited = await store.create(
+          sampleUploadRecord({ namespace: 'typed', allowedTypes: ['image/*', 'application/pdf'] }),
+        );
+        assert.deepEqual(limited.allowedTypes, ['image/*', 'application/pdf']);
+        assert.deepEqual(await store.get(limited.id), limited);
+        const updated = await store.update(limited.id, limited.version, { offset: 10 });
+        assert.deepEqual(updated.allowedTypes, ['image/*', 'application/pdf']);
+        const [listed] = await store.listInProgress('typed', 0, 10);
+        assert.deepEqual(listed?.record, updated);
+        assert.equal(listed?.receivedBytes, 10);
+        assert.equal(listed?.partsReceived, 0);
       });
 
       it('records parts in number order, replaces a re-sent part, and forgets one', async () => {

@@ -41,6 +41,10 @@ export const CLIENT_ERRORS = {
     message:
       'the server refused the upload token (missing, invalid or expired) or what the upload asks beyond it; serverCode says which',
   },
+  ERR_TYPE_NOT_ALLOWED: {
+    retryable: false,
+    message: 'the server does not accept this type of file; sending it again gets the same answer',
+  },
   ERR_PRESIGNED_URL_REFUSED: {
     retryable: true,
     message: 'the bucket refused a presigned URL (expired or revoked); a new one is asked for',

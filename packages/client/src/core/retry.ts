@@ -97,8 +97,9 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
 /** Whether another attempt may help. Aborts (pause, cancel) are never retried. */
 export function isRetryable(policy: RetryPolicy, error: unknown): boolean {
   if (isAbortError(error) || !isClientError(error)) return false;
-  // A refused token does not get better by sending it again (an expired one was renewed already).
-  if (error.code === 'ERR_UNAUTHORIZED') return false;
+  // A refused token does not get better by sending it again (an expired one was renewed already),
+  // nor does a refused file type: the same bytes are refused again.
+  if (error.code === 'ERR_UNAUTHORIZED' || error.code === 'ERR_TYPE_NOT_ALLOWED') return false;
   if (error.status !== undefined) return policy.statusCodes.includes(error.status);
   return error.retryable;
 }

@@ -10,13 +10,16 @@ import type { HttpResponse } from './seams.ts';
 /** A token, or a function that returns a fresh one (asked again when the server says it expired). */
 export type TokenOption = string | (() => string | Promise<string>);
 
-/** The server codes that refuse a token or what it allows (docs/errors.md). */
+/**
+ * The server codes that refuse a token or what it allows (docs/errors.md). A refused file type is
+ * not one of them: the server answers it for the file's content, with or without a token
+ * (`CONTENT_REFUSAL_CODES`).
+ */
 export const TOKEN_REFUSAL_CODES: readonly string[] = [
   'ERR_TOKEN_MISSING',
   'ERR_TOKEN_INVALID',
   'ERR_TOKEN_EXPIRED',
   'ERR_TOKEN_SCOPE',
-  'ERR_TYPE_NOT_ALLOWED',
   'ERR_TOKEN_MAX_SIZE',
 ];
 

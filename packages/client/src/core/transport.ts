@@ -97,6 +97,14 @@ export interface Transport {
   terminate(context: TransportContext, remote: RemoteUpload): Promise<void>;
 }
 
+/**
+ * Server codes that refuse the file for what it is: its declared type at creation (a token's
+ * `types`), or the type sniffed from its bytes when it finished (the server's allow-list, or the
+ * token's `types`; the upload is deleted then). The same file is refused again, so the client
+ * reports `ERR_TYPE_NOT_ALLOWED` and stops, whether or not a token is involved.
+ */
+export const CONTENT_REFUSAL_CODES: readonly string[] = ['ERR_TYPE_NOT_ALLOWED'];
+
 /** Statuses that mean "this upload does not exist (for you) any more" (tus spec: 404, 410, 403). */
 export const GONE_STATUSES: readonly number[] = [403, 404, 410];
 
@@ -225,6 +233,14 @@ export function responseError(response: HttpResponse, operation: string): Client
       ? (body.error.details as Record<string, unknown>)
       : undefined;
   const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  if (response.status === 403 && serverCode !== undefined && CONTENT_REFUSAL_CODES.includes(serverCode)) {
+    return new ClientError('ERR_TYPE_NOT_ALLOWED', {
+      message: `${operation}: the server does not accept this type of file${serverMessage ? ` (${serverMessage})` : ''}`,
+      status: response.status,
+      serverCode,
+      ...(details !== undefined ? { details } : {}),
+    });
+  }
   if (isTokenRefusal(response.status, serverCode)) {
     const challenge = response.headers['www-authenticate'];
     const why = serverMessage || (challenge === undefined ? '' : `challenge: ${challenge}`);

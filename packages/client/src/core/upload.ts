@@ -81,7 +81,8 @@ export interface UploadOptions {
    * to the server, never to a presigned bucket URL; it wins over an `authorization` in `headers`.
    * A function is asked when the upload first sends, and once more whenever the server answers
    * `401 ERR_TOKEN_EXPIRED`: that request is then sent again with the new token, without counting
-   * as a failed attempt. Any other refusal fails the upload with `ERR_UNAUTHORIZED`.
+   * as a failed attempt. Any other refusal of the token fails the upload with `ERR_UNAUTHORIZED`
+   * (a refused file type with `ERR_TYPE_NOT_ALLOWED`).
    */
   token?: TokenOption;
   /** Aborting it stops the upload like `pause()` and rejects `start()`; the upload stays resumable. */
@@ -426,6 +427,9 @@ class UploadImpl implements Upload {
         await this.#forget();
         return result;
       } catch (error) {
+        // The server refused the file's type and deleted the upload: nothing is left to resume.
+        if (isClientError(error) && error.code === 'ERR_TYPE_NOT_ALLOWED')
+          await this.#forget().catch(() => {});
         // The server lost the upload (expired, deleted): start over once, if the source can.
         const canRestart = source.size !== undefined || this.#progress?.bytesConfirmed === 0;
         if (!isClientError(error) || error.code !== 'ERR_UPLOAD_GONE' || restarts >= 1 || !canRestart) {

@@ -4,7 +4,9 @@
  * the `allowTypes` allow-list. The browser's MIME type is never trusted: a `.png` name with EXE
  * bytes is an EXE. A file the list does not allow is refused with `ERR_TYPE_NOT_ALLOWED` on the
  * request that finished it, and its bytes and record are deleted at once — nothing of it is ever
- * served.
+ * served. The same holds for an upload whose token had a `types` claim (recorded with the upload
+ * as `allowedTypes`): the claim is checked against the declared type at creation and against the
+ * sniffed type here, since the declaration is only what the client says.
  *
  * What the magic bytes cannot tell (plain text, CSV, JSON, unknown formats) is
  * `application/octet-stream`, except where the declared type is textual (`text/*`,
@@ -102,6 +104,8 @@ export async function readSample(
 export interface UnrecordedUpload {
   id: string;
   metadata: Record<string, string>;
+  /** The creating token's `types` claim; `null` or absent: no limit of its own. */
+  allowedTypes?: readonly string[] | null;
 }
 
 export interface ContentCheckOptions {
@@ -152,8 +156,12 @@ export class ContentCheck {
     return this.#allow.length > 0;
   }
 
-  /** Whether a file of this sniffed type may be kept (`null`: never sniffed). */
-  allows(sniffed: string | null): boolean {
+  /**
+   * Whether a file of this sniffed type (`null`: never sniffed) may be kept, under the server's
+   * allow-list and the upload's own `allowedTypes` (its token's `types` claim) when it has one.
+   */
+  allows(sniffed: string | null, allowedTypes: readonly string[] | null = null): boolean {
+    if (allowedTypes !== null && (sniffed === null || !typeAllowed(allowedTypes, sniffed))) return false;
     return !this.active || (sniffed !== null && typeAllowed(this.#allow, sniffed));
   }
 
@@ -172,15 +180,19 @@ export class ContentCheck {
     const declared = declaredTypeOf(upload.metadata);
     const sample = await readSample(this.#reader, key, size, signal);
     const sniffed = await sniffSample(sample, declared, size <= SNIFF_BYTES);
-    if (this.allows(sniffed)) return sniffed;
+    const claim = upload.allowedTypes ?? null;
+    if (this.allows(sniffed, claim)) return sniffed;
+    // The token's claim is named when it is what refuses the file, else the server's list.
+    const byToken = claim !== null && !typeAllowed(claim, sniffed);
+    const allowed = byToken ? claim : this.#allow;
     const error = new UploadError('ERR_TYPE_NOT_ALLOWED', {
       message:
         `the file's content is ${sniffed}` +
         (declared !== null && declared !== sniffed ? ` (it was declared as ${declared})` : '') +
-        `, and this server accepts only ${this.#allow.join(', ')}: the upload was deleted`,
-      details: { sniffed, declared, allowed: this.#allow },
+        `, and ${byToken ? "this upload's token allows" : 'this server accepts'} only ${allowed.join(', ')}: the upload was deleted`,
+      details: { sniffed, declared, allowed },
     });
-    await this.#remover!.remove(key);
+    await this.#remover?.remove(key);
     this.#metrics.uploadsRejected.inc({ reason: 'type' });
     this.#logger.info(
       { uploadId: upload.id, sniffed, declared, size },

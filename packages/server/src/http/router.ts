@@ -18,7 +18,7 @@ import type { StaticSite } from '../web/static-site.ts';
 import { createCors } from './cors.ts';
 import { errorResponse } from './error-response.ts';
 import { jsonResponse } from './json-response.ts';
-import { createRateLimiter } from './rate-limit.ts';
+import { createRateLimiter, rateLimitKey } from './rate-limit.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
 
 export interface RouterOptions {
@@ -87,7 +87,7 @@ export function createRouter(options: RouterOptions): Router {
       grant !== undefined
         ? `sub:${grant.subject}`
         : request.clientAddress !== undefined
-          ? `ip:${request.clientAddress}`
+          ? `ip:${rateLimitKey(request.clientAddress)}`
           : undefined;
     if (key === undefined) return;
     const wait = limiter.take(key);

@@ -41,16 +41,25 @@ export interface UploadRecord {
    * finished before the server sniffed types.
    */
   sniffedType: string | null;
+  /**
+   * The `types` claim of the upload token that created it (lower-case MIME types or patterns): the
+   * sniffed type must match one at finalization. `null` = no such limit (no token, or one without
+   * `types`). Fixed at creation: a later request may carry another token of the same subject.
+   */
+  allowedTypes: readonly string[] | null;
   /** Incremented by every update. */
   version: number;
 }
 
-/** What `create` takes: the parts-API fields and the sniffed type may be left out (they default to `null`). */
+/**
+ * What `create` takes: the parts-API fields, the sniffed type and the allowed types may be left out
+ * (they default to `null`).
+ */
 export type NewUploadRecord = Omit<
   UploadRecord,
-  'version' | 'updatedAt' | 'partSize' | 'expectedSha256' | 'sniffedType'
+  'version' | 'updatedAt' | 'partSize' | 'expectedSha256' | 'sniffedType' | 'allowedTypes'
 > &
-  Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256' | 'sniffedType'>>;
+  Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256' | 'sniffedType' | 'allowedTypes'>>;
 
 /** A stored part of a parts-API upload. Recorded only after its bytes are stored (and synced). */
 export interface PartRecord {

@@ -116,6 +116,8 @@ export interface CreatePartsInput {
   partSize?: number;
   /** Lower-case hex SHA-256 of the whole file. */
   sha256?: string;
+  /** The token's `types` claim: the sniffed type must match one when the upload finishes. */
+  allowedTypes?: readonly string[] | undefined;
 }
 
 export interface CreatePartsResult {
@@ -241,6 +243,7 @@ export class PartsService {
       finishedAt: null,
       partSize,
       expectedSha256: input.sha256 ?? null,
+      allowedTypes: input.allowedTypes ?? null,
     };
     const record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();
@@ -549,9 +552,10 @@ export class PartsService {
     const duplicable = this.#caps.duplicable;
     if (!duplicable || input.sha256 === undefined) return undefined;
     const original = await this.#meta.findFinished(input.namespace, input.sha256, input.size);
-    // A copy would skip the content check: an original the allow-list does not allow now (or one
-    // never sniffed) is not copied, and the bytes are uploaded and checked instead.
-    if (original === undefined || !this.#content.allows(original.sniffedType)) return undefined;
+    // A copy would skip the content check: an original the allow-list or the token's types do not
+    // allow (or one never sniffed) is not copied, and the bytes are uploaded and checked instead.
+    const allowedTypes = input.allowedTypes ?? null;
+    if (original === undefined || !this.#content.allows(original.sniffedType, allowedTypes)) return undefined;
     const id = chosenId ?? newUploadId();
     let storageKey: string;
     try {
@@ -580,6 +584,7 @@ export class PartsService {
       finishedAt: now,
       partSize,
       expectedSha256: input.sha256,
+      allowedTypes,
     };
     if (this.#hooks?.checksFinish) {
       try {

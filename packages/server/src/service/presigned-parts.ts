@@ -241,7 +241,12 @@ export class PresignedParts {
    * A Ferry upload of unknown size, made for Uppy's `POST /s3/multipart`: its size is learnt at
    * completion from the parts S3 holds.
    */
-  async createOpen(input: { namespace: string; metadata: Record<string, string> }): Promise<UploadRecord> {
+  async createOpen(input: {
+    namespace: string;
+    metadata: Record<string, string>;
+    /** The token's `types` claim, checked against the sniffed type at completion. */
+    allowedTypes?: readonly string[] | undefined;
+  }): Promise<UploadRecord> {
     const store = this.#presignStore();
     const decided = await this.#parts.decideCreation(input.namespace, null, input.metadata);
     const id = decided.id ?? newUploadId();
@@ -261,6 +266,7 @@ export class PresignedParts {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
+      allowedTypes: input.allowedTypes ?? null,
     };
     const record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();

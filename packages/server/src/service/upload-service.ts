@@ -54,6 +54,8 @@ export interface CreateUploadInput {
   size: number | null;
   metadata: Record<string, string>;
   concat?: { kind: 'partial' } | { kind: 'final'; partIds: string[] };
+  /** The token's `types` claim: the sniffed type must match one when the upload finishes. */
+  allowedTypes?: readonly string[] | undefined;
 }
 
 export interface AppendInput {
@@ -170,6 +172,7 @@ export class UploadService {
       createdAt: now,
       expiresAt: this.#expiryFrom(now),
       finishedAt: null,
+      allowedTypes: input.allowedTypes ?? null,
     };
     let record = await this.#meta.create(fields, { outbox: this.#hooks?.outbox('created', fields) });
     this.#metrics.uploadsCreated.inc();
@@ -488,6 +491,7 @@ export class UploadService {
       createdAt: now,
       expiresAt: null,
       finishedAt: now,
+      allowedTypes: input.allowedTypes ?? null,
     };
     // Checked before the record exists: a refused file leaves nothing behind (the partials stay).
     fields.sniffedType = await this.#content.admit(fields, storageKey, size, { sha256: null });

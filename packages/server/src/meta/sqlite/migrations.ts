@@ -94,6 +94,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX hook_outbox_order ON hook_outbox (sink, upload_id, seq);
     `,
   },
+  {
+    version: 5,
+    name: 'allowed types',
+    // The creating token's `types` claim, a JSON array, checked against the sniffed type when the
+    // upload finishes. Rows written before it stay NULL: no limit beyond the server's allow-list.
+    sql: `
+      ALTER TABLE uploads ADD COLUMN allowed_types TEXT;
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

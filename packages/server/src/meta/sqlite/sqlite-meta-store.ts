@@ -54,7 +54,7 @@ export interface SqliteMetaStoreConfig {
 
 const COLUMNS =
   'id, namespace, protocol, size, byte_offset, metadata, concat, state, storage_key, sha256, ' +
-  'created_at, updated_at, expires_at, finished_at, version, part_size, expected_sha256, sniffed_type';
+  'created_at, updated_at, expires_at, finished_at, version, part_size, expected_sha256, sniffed_type, allowed_types';
 
 /** The patchable fields, in the order of the bits of an update's shape mask. */
 const PATCH_FIELDS = [
@@ -97,6 +97,7 @@ function toRecord(row: Row): UploadRecord {
     partSize: row[15] as number | null,
     expectedSha256: row[16] as string | null,
     sniffedType: row[17] as string | null,
+    allowedTypes: row[18] === null ? null : JSON.parse(row[18] as string),
   };
 }
 
@@ -158,7 +159,7 @@ class SqliteMetaStore implements MetaStore {
     // extended code we would have to decode.
     this.#insert = prepareArrays(
       db,
-      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+      `INSERT INTO uploads (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
        ON CONFLICT (id) DO NOTHING`,
     );
     this.#select = prepareArrays(db, `SELECT ${COLUMNS} FROM uploads WHERE id = ?`);
@@ -240,6 +241,10 @@ class SqliteMetaStore implements MetaStore {
   #create(input: NewUploadRecord): UploadRecord {
     const metadata = JSON.stringify(input.metadata);
     const concat = input.concat === null || input.concat === undefined ? null : JSON.stringify(input.concat);
+    const allowedTypes =
+      input.allowedTypes === null || input.allowedTypes === undefined
+        ? null
+        : JSON.stringify(input.allowedTypes);
     const { changes } = this.#insert.run(
       input.id,
       input.namespace,
@@ -258,6 +263,7 @@ class SqliteMetaStore implements MetaStore {
       nullable(input.partSize),
       nullable(input.expectedSha256),
       nullable(input.sniffedType),
+      allowedTypes,
     );
     if (changes === 0) throw new DuplicateIdError(input.id);
     // Parse back what was stored so the caller holds its own copy, exactly as `get` would return it.
@@ -280,6 +286,7 @@ class SqliteMetaStore implements MetaStore {
       partSize: input.partSize ?? null,
       expectedSha256: input.expectedSha256 ?? null,
       sniffedType: input.sniffedType ?? null,
+      allowedTypes: allowedTypes === null ? null : JSON.parse(allowedTypes),
     };
   }
 
@@ -420,10 +427,10 @@ class SqliteMetaStore implements MetaStore {
   async listInProgress(namespace: string, now: number, limit: number): Promise<InProgressUpload[]> {
     return (this.#inProgress.all(namespace, now, limit) as unknown as Row[]).map((row) => {
       const record = toRecord(row);
-      const partsReceived = row[18] as number;
+      const partsReceived = row[19] as number;
       return {
         record,
-        receivedBytes: record.protocol === 'parts' ? (row[19] as number) : record.offset,
+        receivedBytes: record.protocol === 'parts' ? (row[20] as number) : record.offset,
         partsReceived,
       };
     });

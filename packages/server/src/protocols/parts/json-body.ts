@@ -5,25 +5,44 @@
  */
 import { UploadError } from '@ferry/protocol';
 import type { HttpRequest } from '../../http/types.ts';
+import type { ByteSource } from '../../stores/data-store.ts';
 
 /** Largest JSON request body, in bytes. */
 export const MAX_JSON_BYTES = 64 * 1024;
 
 export type JsonObject = Record<string, unknown>;
 
-/** The body as a JSON object; an empty body is `{}`. */
+export interface JsonBodyOptions {
+  /** The media type the body must declare. Default `application/json`. */
+  mediaType?: string;
+  /** Largest body, in bytes. Default `MAX_JSON_BYTES`. */
+  maxBytes?: number;
+  /**
+   * The whole body must have arrived this many ms after reading starts, or the request is answered
+   * `408 ERR_REQUEST_TIMEOUT` (and its connection closed). 0 or absent = no deadline.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The body as a JSON object; an empty body is `{}`.
+ *
+ * A JSON body is small, so it gets one deadline for all of it rather than the idle timer of an
+ * upload body: a client that sends a byte every few seconds would keep an idle timer from ever
+ * firing and hold the socket (slowloris) for as long as 64 KiB takes at that pace.
+ */
 export async function readJsonObject(
   request: HttpRequest,
-  mediaType = 'application/json',
-  maxBytes = MAX_JSON_BYTES,
+  options: JsonBodyOptions = {},
 ): Promise<JsonObject> {
+  const { mediaType = 'application/json', maxBytes = MAX_JSON_BYTES, timeoutMs = 0 } = options;
   const declared = request.header('content-length');
   if (declared !== undefined && Number(declared) > maxBytes) {
     throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes } });
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of request.body) {
+  for await (const chunk of withDeadline(request.body, timeoutMs)) {
     total += chunk.length;
     if (total > maxBytes) {
       throw new UploadError('ERR_JSON_TOO_LARGE', { details: { maxBytes } });
@@ -47,6 +66,43 @@ export async function readJsonObject(
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new UploadError('ERR_INVALID_JSON');
   return value as JsonObject;
+}
+
+/**
+ * The chunks of `body` until `timeoutMs` after the first is asked for; then `ERR_REQUEST_TIMEOUT`.
+ * The read left waiting is not cancelled: the answer closes the connection, which ends it.
+ */
+async function* withDeadline(body: ByteSource, timeoutMs: number): AsyncGenerator<Uint8Array> {
+  if (timeoutMs <= 0) {
+    yield* body as AsyncIterable<Uint8Array>;
+    return;
+  }
+  const iterator = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UploadError('ERR_REQUEST_TIMEOUT', {
+            message: `the JSON request body did not arrive within ${timeoutMs} ms`,
+            details: { timeoutMs },
+          }),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    for (;;) {
+      const next = iterator.next();
+      // The losing read settles when the connection closes; nobody waits for it then.
+      next.catch(() => {});
+      const step = await Promise.race([next, expired]);
+      if (step.done === true) return;
+      yield step.value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Refuses fields outside `allowed`. */

@@ -70,6 +70,8 @@ export function createPartsProtocol(
   presigned?: PresignedParts,
 ): PartsProtocol {
   const uploadUrl = (request: HttpRequest, id: string) => `${request.origin}${config.partsPath}${id}`;
+  // JSON bodies are small: all of one must arrive within the idle time allowed to an upload body.
+  const json = { timeoutMs: config.bodyTimeoutMs };
   const fileInfo = (request: HttpRequest, record: UploadRecord) => fileInfoOf(request.origin, config, record);
 
   function partInfo(part: PartRecord): PartInfo {
@@ -134,7 +136,7 @@ export function createPartsProtocol(
 
   return {
     async create(request, namespace, grant) {
-      const body = await readJsonObject(request);
+      const body = await readJsonObject(request, json);
       onlyFields(body, ['size', 'name', 'type', 'metadata', 'partSize', 'sha256']);
       const size = nonNegativeInteger(body, 'size', true) as number;
       const partSize = nonNegativeInteger(body, 'partSize', false);
@@ -151,6 +153,7 @@ export function createPartsProtocol(
         metadata,
         ...(partSize === undefined ? {} : { partSize }),
         ...(sha256 === undefined ? {} : { sha256 }),
+        allowedTypes: grant?.types,
       });
       if (deduplicated) {
         const reply: DeduplicatedUpload = {
@@ -182,7 +185,7 @@ export function createPartsProtocol(
       const contentType = request.header('content-type')?.split(';')[0]?.trim().toLowerCase();
       if (contentType === PART_REPORT_TYPE) {
         if (presigned === undefined || !presigned.available) throw notPresignable();
-        const report = await readReport(request);
+        const report = await readReport(request, json.timeoutMs);
         const stored = await presigned.reportPart(id, {
           namespace,
           n: Number(part),
@@ -218,7 +221,7 @@ export function createPartsProtocol(
 
     async presign(request, id, namespace) {
       if (presigned === undefined || !presigned.available) throw notPresignable();
-      const numbers = await readPresignRequest(request);
+      const numbers = await readPresignRequest(request, json.timeoutMs);
       const signed = await presigned.presign(id, namespace, numbers);
       const reply: PresignedPartsReply = {
         parts: signed.map((part) => ({
@@ -232,7 +235,7 @@ export function createPartsProtocol(
     },
 
     async complete(request, id, namespace) {
-      const body = await readJsonObject(request);
+      const body = await readJsonObject(request, json);
       onlyFields(body, ['sha256']);
       const sha256 = optionalSha256(body, 'sha256');
       // Parts that went straight to S3 are checked with ListParts and the file read back.

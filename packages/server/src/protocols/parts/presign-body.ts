@@ -11,8 +11,8 @@ import { invalid, nonNegativeInteger, onlyFields, readJsonObject } from './json-
 export const PART_REPORT_TYPE = PART_REPORT_CONTENT_TYPE;
 
 /** The part numbers asked for, expanded from numbers and inclusive ranges, at most MAX_PRESIGN_PARTS. */
-export async function readPresignRequest(request: HttpRequest): Promise<number[]> {
-  const body = await readJsonObject(request);
+export async function readPresignRequest(request: HttpRequest, timeoutMs: number): Promise<number[]> {
+  const body = await readJsonObject(request, { timeoutMs });
   onlyFields(body, ['parts']);
   const items = body['parts'];
   if (!Array.isArray(items) || items.length === 0) throw invalid('parts', 'must be a non-empty array');
@@ -39,8 +39,8 @@ export async function readPresignRequest(request: HttpRequest): Promise<number[]
   return [...numbers].sort((a, b) => a - b);
 }
 
-export async function readReport(request: HttpRequest): Promise<PartReport> {
-  const body = await readJsonObject(request, PART_REPORT_TYPE);
+export async function readReport(request: HttpRequest, timeoutMs: number): Promise<PartReport> {
+  const body = await readJsonObject(request, { mediaType: PART_REPORT_TYPE, timeoutMs });
   onlyFields(body, ['etag', 'size']);
   const etag = body['etag'];
   if (typeof etag !== 'string' || etag.length === 0 || etag.length > 256 || /[\r\n]/.test(etag)) {

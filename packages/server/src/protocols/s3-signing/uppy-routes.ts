@@ -50,7 +50,7 @@ export function createUppyS3Routes(
   const fileUrl = (request: HttpRequest, id: string) => `${request.origin}${config.basePath}${id}`;
 
   async function create(request: HttpRequest, namespace: string, grant?: Grant): Promise<HttpResponse> {
-    const body = await readJsonObject(request);
+    const body = await readJsonObject(request, { timeoutMs: config.bodyTimeoutMs });
     const filename = body['filename'];
     if (typeof filename !== 'string' || filename === '' || filename.length > 1024) {
       throw invalid('filename', 'is required (a string of at most 1024 characters)');
@@ -63,7 +63,7 @@ export function createUppyS3Routes(
     metadata[NAME_KEY] = filename;
     if (typeof type === 'string' && type !== '') metadata[TYPE_KEY] = type;
     checkCreate(grant, { size: null, metadata });
-    const record = await presigned.createOpen({ namespace, metadata });
+    const record = await presigned.createOpen({ namespace, metadata, allowedTypes: grant?.types });
     // `uploadId` is S3's; openUpload checks it against the record on every later call.
     const uploadId = presigned.uploadIdOf(record.storageKey);
     return jsonResponse(200, { key: record.id, uploadId, bucket: presigned.bucket });
@@ -118,7 +118,10 @@ export function createUppyS3Routes(
         if (method !== 'POST')
           throw new UploadError('ERR_METHOD_NOT_ALLOWED', { headers: { allow: 'POST' } });
         await presigned.openUpload(namespace, key, uploadId);
-        const body = await readJsonObject(request, 'application/json', MAX_COMPLETE_BYTES);
+        const body = await readJsonObject(request, {
+          maxBytes: MAX_COMPLETE_BYTES,
+          timeoutMs: config.bodyTimeoutMs,
+        });
         const given = completedParts(body['parts']);
         const record = await presigned.completeOpen(key, {
           namespace,

@@ -179,6 +179,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
           size: null,
           metadata,
           concat: { kind: 'final', partIds },
+          allowedTypes: grant?.types,
         });
         return created(request, record);
       }
@@ -209,6 +210,7 @@ export function createTusProtocol(service: UploadService, logger: Logger): TusPr
         size,
         metadata,
         ...(concat ? { concat } : {}),
+        allowedTypes: grant?.types,
       });
       if (firstChunk !== undefined && record.state === 'uploading') {
         try {
