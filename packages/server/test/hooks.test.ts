@@ -534,11 +534,9 @@ describe('hooks with S3 storage (real RGW)', { skip: s3Settings === undefined },
     const id = idOf(location);
     await until(() => typesOf(events, id).length === 2, 15_000, 'created and rejected');
     assert.deepEqual(typesOf(events, id), ['created', 'rejected']);
-    const key = (
-      events.find((event) => event.upload.id === id && event.type === 'rejected')?.upload.storage as {
-        key: string;
-      }
-    ).key;
+    const rejected = events.find((event) => event.upload.id === id && event.type === 'rejected');
+    assert.ok(rejected);
+    const key = (rejected.upload.storage as { key: string }).key;
     await assert.rejects(store.stat(`s3-object:${key}`));
   });
 });
