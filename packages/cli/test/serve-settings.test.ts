@@ -63,12 +63,17 @@ function samples(entry: ServeOption): [unknown, unknown, unknown] {
     }
     case 'list':
       if (entry.key === 'allowTypes') return [['image/*'], ['image/png', 'application/pdf'], ['text/plain']];
+      if (entry.key === 'hookEvents') return [['finished'], ['created', 'pre-create'], ['rejected']];
       return [
         ['https://file.example'],
         ['https://env.example', 'https://b.example'],
         ['https://flag.example'],
       ];
     case 'string':
+      if (entry.key === 'hookUrl') {
+        return ['https://file.example/hooks', 'https://env.example/hooks', 'https://flag.example/hooks'];
+      }
+      if (entry.key === 'hookSecret') return ['f'.repeat(32), 'e'.repeat(40), 'g'.repeat(48)];
       // Absolute and slash-ended, so path resolution and basePath normalization keep them as they are.
       return ['/from-file/', '/from-env/', '/from-flag/'];
   }
@@ -86,6 +91,7 @@ function asFlag(entry: ServeOption, value: unknown): string[] {
 /** What an option needs beside it to be valid: credentialed CORS needs an exact origin list. */
 const COMPANIONS: Partial<Record<string, Record<string, string>>> = {
   corsCredentials: { FERRY_CORS_ORIGINS: 'https://app.example' },
+  hookUrl: { FERRY_HOOK_SECRET: 's'.repeat(32) },
 };
 
 describe('precedence: flags > FERRY_* environment > config file > defaults', () => {
