@@ -66,6 +66,7 @@ export async function runServe(settings: ServeSettings, io: ServeIo): Promise<nu
       const url = httpUrl(settings.host, port);
       ferry.logger.info({ url }, 'listening');
       announceAccess(ferry, settings.host);
+      announceWebhooks(ferry);
       if (!stopping) io.stdout.write(`Ferry listening on ${url}\n`);
     }
     const signal = await stop;
@@ -109,6 +110,21 @@ function announceAccess(ferry: Ferry, host: string): void {
       'AUTH IS OFF on a non-local address: anyone who can reach it can upload, list, read and delete files. Set --auth-secret (FERRY_AUTH_SECRET), or listen on 127.0.0.1 behind a proxy that authenticates',
     );
   }
+}
+
+/** Says at start where webhooks go and which events, so an operator sees a missing receiver at once. */
+function announceWebhooks(ferry: Ferry): void {
+  const { hookUrl, hookEvents } = ferry.config;
+  if (hookUrl === '') return;
+  let shown = hookUrl;
+  try {
+    // The URL's path and host are enough to recognise it; credentials or tokens in it stay out of logs.
+    const url = new URL(hookUrl);
+    shown = `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    // normalizeConfig already refused URLs that do not parse.
+  }
+  ferry.logger.info({ hookUrl: shown, hookEvents }, 'webhooks are signed and posted to the hook URL');
 }
 
 /** `http://127.0.0.1:1080`, with brackets around an IPv6 address as URLs require (RFC 3986). */
