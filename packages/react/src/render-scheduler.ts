@@ -1,9 +1,11 @@
 /**
  * When a store tells React about changes. A change of state (paused, failed, done, a file added)
  * goes out at once — in a microtask, so changes made together render together. Progress goes out
- * at most once per interval (at once when the last render is older than that): a dozen parallel
- * uploads each reporting every 100 ms would otherwise re-render the list over a hundred times a
- * second.
+ * at most once per interval: a dozen parallel uploads each reporting every 100 ms would otherwise
+ * re-render the list over a hundred times a second. A progress render always runs in a task of its
+ * own (a timer, of 0 ms when the last render is older than the interval), never inside the task
+ * that reported the progress: a store's render is synchronous, and an upload's progress comes from
+ * a network event that has its own work to do, so together they made one long main-thread task.
  */
 export class RenderScheduler {
   readonly #intervalMs: number;
@@ -22,13 +24,13 @@ export class RenderScheduler {
   /** Something changed; `urgent` for what a person should see at once (anything but progress). */
   request(urgent: boolean): void {
     if (this.#queued) return;
-    const wait = this.#intervalMs - (this.#now() - this.#lastRun);
-    if (urgent || wait <= 0) {
+    if (urgent) {
       this.#queued = true;
       queueMicrotask(() => this.#run());
       return;
     }
-    this.#timer ??= setTimeout(() => this.#run(), wait);
+    const wait = this.#intervalMs - (this.#now() - this.#lastRun);
+    this.#timer ??= setTimeout(() => this.#run(), Math.max(0, wait));
   }
 
   /** Drops a pending progress render (the store is no longer used). */

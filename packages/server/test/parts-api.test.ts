@@ -131,6 +131,27 @@ describe('parts API', () => {
     assert.equal(late.code, 'ERR_UPLOAD_FINISHED');
   });
 
+  it('reports the SHA-256 its running hash computed when none was declared (hashUploads off)', async () => {
+    const file = randomBytes(2 * PART + 999);
+    const upload = await create({ size: file.length, partSize: PART });
+    // Out of order: parts after the hash's position wait in memory until it reaches them.
+    for (const n of [2, 3, 1]) {
+      const reply = await putPart(upload.url, n, partOf(file, n), {
+        'content-digest': digestOf(partOf(file, n)),
+      });
+      assert.equal(reply.status, 200, reply.body.toString());
+    }
+    const done = await postJson(`${upload.url}/complete`, {});
+    assert.equal(done.status, 200, done.body.toString());
+    const info = (done.json as { file: { url: string; sha256: string | null } }).file;
+    assert.equal(info.sha256, sha256(file));
+    assert.equal((await download(info.url)).headers['repr-digest'], digestOf(file));
+    // A digest the server computed itself serves dedup.
+    const again = await postJson(uploads, { size: file.length, sha256: sha256(file) });
+    assert.equal(again.status, 200, again.body.toString());
+    assert.equal((again.json as { deduplicated: boolean }).deduplicated, true);
+  });
+
   it('accepts a part sent twice, and a re-sent part replaces the earlier bytes', async () => {
     const file = randomBytes(PART + 10);
     const upload = await create({ size: file.length, partSize: PART });

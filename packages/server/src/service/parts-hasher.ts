@@ -138,9 +138,15 @@ export class PartsHasher {
 
   /**
    * The whole file's SHA-256 (hex), or null when the running state cannot vouch for it. The caller
-   * holds every part's lock and passes the parts as recorded.
+   * holds every part's lock and passes the parts as recorded. With `readBack: false` a part that
+   * waits in storage, not in memory, makes it answer null instead of being read.
    */
-  async finish(record: UploadRecord, parts: PartRecord[], signal?: AbortSignal): Promise<string | null> {
+  async finish(
+    record: UploadRecord,
+    parts: PartRecord[],
+    options: { signal?: AbortSignal; readBack?: boolean } = {},
+  ): Promise<string | null> {
+    const { signal, readBack = true } = options;
     const state = this.#running.get(record.id);
     if (state === undefined) return null;
     if (state.lost) {
@@ -162,7 +168,7 @@ export class PartsHasher {
         const waiting = state.waiting.get(n);
         if (waiting?.chunks !== undefined && waiting.sha256 === sha256) {
           for (const chunk of waiting.chunks) state.hash.update(chunk);
-        } else if (!(await this.#readPart(state, n, signal).catch(() => false))) {
+        } else if (!readBack || !(await this.#readPart(state, n, signal).catch(() => false))) {
           // The caller hashes the stored file itself, and reports what storage says.
           return null;
         }

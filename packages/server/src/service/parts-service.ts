@@ -436,9 +436,17 @@ export class PartsService {
     return this.completeWith(id, input, async ({ record, size, partCount, parts, stored, declared }) => {
       let sha256: string | null = null;
       let finishedKey: string | undefined;
-      if (declared.length === 0 && !this.#config.hashUploads) this.#hasher?.forget(id);
+      if (declared.length === 0 && !this.#config.hashUploads && size > 0) {
+        // The running hash took every part as it arrived: when it covers the file without reading
+        // any of it back, the file has its SHA-256 for free. A client that sent every part with a
+        // Content-Digest then gets it here instead of waiting for its own (a browser's WebAssembly
+        // SHA-256 is slower than its network).
+        sha256 =
+          (await this.#hasher?.finish(record, parts, { signal: input.signal, readBack: false })) ?? null;
+      }
       if (declared.length > 0 || this.#config.hashUploads) {
-        sha256 = size === 0 ? null : ((await this.#hasher?.finish(record, parts, input.signal)) ?? null);
+        sha256 =
+          size === 0 ? null : ((await this.#hasher?.finish(record, parts, { signal: input.signal })) ?? null);
         // What the running hash cannot vouch for, and any refusal, is decided on the stored bytes
         // (a refusal by the running hash stands where they cannot be read in place: it checked
         // every part against its recorded digest).
