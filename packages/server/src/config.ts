@@ -245,9 +245,9 @@ export const CONFIG_FIELDS: ReadonlyArray<{
   {
     key: 's3MemoryBudgetBytes',
     type: 'integer',
-    defaultLabel: 'max(256MiB, 2 × (s3Concurrency + 1) × s3PartSize)',
+    defaultLabel: '0 (automatic)',
     description:
-      'bytes of part buffers all S3 PATCHes together may hold (at least s3PartSize); past it a PATCH waits, its body unread (0 = the default)',
+      'bytes of part buffers all S3 PATCHes together may hold, at least s3PartSize; past it a PATCH waits, its body unread (0 = max(256MiB, 2 × (s3Concurrency + 1) × s3PartSize))',
   },
   {
     key: 's3OrphanSweepIntervalSeconds',
