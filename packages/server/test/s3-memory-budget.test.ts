@@ -71,7 +71,7 @@ describe('S3 store memory budget', { skip: settings === undefined }, () => {
     return new URL(created.headers.get('location')!, url).href;
   }
 
-  async function patch(location: string, offset: number, body: Buffer): Promise<void> {
+  async function patch(location: string, offset: number, body: Buffer<ArrayBuffer>): Promise<void> {
     const answer = await fetch(location, {
       method: 'PATCH',
       headers: { ...TUS, 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
