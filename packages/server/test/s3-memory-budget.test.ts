@@ -103,7 +103,9 @@ describe('S3 store memory budget', { skip: settings === undefined }, () => {
     }
   }
 
-  it('keeps the part buffers of 8 concurrent PATCHes within the budget, and every file arrives whole', async () => {
+  it('keeps the part buffers of 8 concurrent PATCHes within the budget, and every file arrives whole', {
+    timeout: 120_000,
+  }, async () => {
     const { url, store } = await serve(3 * PART, 2);
     await concurrentUploads(url, 8, 2 * PART + 3 * MiB + 17);
     const stats = store.bufferStats();
@@ -114,7 +116,9 @@ describe('S3 store memory budget', { skip: settings === undefined }, () => {
     assert.equal(stats.waiting, 0);
   });
 
-  it('finishes when the budget holds one part for 8 concurrent PATCHes (no deadlock)', async () => {
+  it('finishes when the budget holds one part for 8 concurrent PATCHes (no deadlock)', {
+    timeout: 120_000,
+  }, async () => {
     const { url, store } = await serve(PART, 4);
     await concurrentUploads(url, 8, 2 * PART + MiB + 5);
     const stats = store.bufferStats();
@@ -123,7 +127,9 @@ describe('S3 store memory budget', { skip: settings === undefined }, () => {
     assert.equal(stats.inUseBytes, 0);
   });
 
-  it('a PATCH cut off while holding or waiting for a buffer keeps what arrived and gives its buffers back', async () => {
+  it('a PATCH cut off while holding or waiting for a buffer keeps what arrived and gives its buffers back', {
+    timeout: 120_000,
+  }, async () => {
     const { url, store } = await serve(PART, 2);
     const size = PART + 2 * MiB;
     const sources = [randomBytes(size), randomBytes(size)];

@@ -124,12 +124,12 @@ export class PartCutter implements ChunkSink {
   #fill(): void {
     while (this.#pendingBytes > 0 && !this.failed && !this.#closed) {
       if (this.#current === undefined) {
-        if (this.#cancelWait !== undefined) return;
+        if (this.#cancelWait !== undefined) break;
         const size = partSizeOf(this.#options.plan, this.#next);
         const buffer = this.#options.buffers.tryTake(size);
         if (buffer === undefined) {
           this.#cancelWait = this.#options.buffers.wait(size, (granted) => this.#granted(granted));
-          return;
+          break;
         }
         this.#current = buffer;
         this.#filled = 0;
