@@ -30,6 +30,8 @@ export interface ServerConfig {
   s3PartSize: number;
   /** Parts of one PATCH uploaded to S3 at the same time. Default 4. */
   s3Concurrency: number;
+  /** Bytes of part buffers all S3 PATCHes together may hold; a PATCH past it waits, its body unread (at least s3PartSize; 0 = max(1 GiB, 2 × (s3Concurrency + 1) × s3PartSize)). Default 0. */
+  s3MemoryBudgetBytes: number;
   /** Least time between two sweeps of orphaned S3 storage (multipart uploads and incomplete parts no upload owns), in seconds (at least 1). Default 900 (15 min). */
   s3OrphanSweepIntervalSeconds: number;
   /** Entries per ListMultipartUploads / ListObjectsV2 page of the orphan sweep (1..1000). Default 1000. */
@@ -144,6 +146,7 @@ export const DEFAULT_CONFIG: Readonly<ServerConfig> = Object.freeze({
   s3KeyPrefix: '',
   s3PartSize: 8 * 1024 * 1024,
   s3Concurrency: 4,
+  s3MemoryBudgetBytes: 0,
   s3OrphanSweepIntervalSeconds: 900,
   s3SweepPageSize: 1000,
   presignExpirySeconds: 900,
@@ -265,6 +268,13 @@ export const CONFIG_FIELDS: ReadonlyArray<{
     key: 's3Concurrency',
     type: 'integer',
     description: 'parts of one PATCH uploaded to S3 at the same time',
+  },
+  {
+    key: 's3MemoryBudgetBytes',
+    type: 'integer',
+    defaultLabel: '0 (automatic)',
+    description:
+      'bytes of part buffers all S3 PATCHes together may hold, at least s3PartSize; past it a PATCH waits, its body unread (0 = max(1GiB, 2 × (s3Concurrency + 1) × s3PartSize))',
   },
   {
     key: 's3OrphanSweepIntervalSeconds',

@@ -339,6 +339,11 @@ async function createDataStore(config: Readonly<ServerConfig>): Promise<DataStor
       throw new ConfigError(`option "s3PartSize" must be from 5 MiB to 5 GiB (got ${config.s3PartSize})`);
     }
     if (config.s3Concurrency < 1) throw new ConfigError('option "s3Concurrency" must be at least 1');
+    if (config.s3MemoryBudgetBytes !== 0 && config.s3MemoryBudgetBytes < config.s3PartSize) {
+      throw new ConfigError(
+        `option "s3MemoryBudgetBytes" must be at least s3PartSize (${config.s3PartSize}), or 0 for the default`,
+      );
+    }
     return createS3DataStore({
       bucket: config.s3Bucket,
       ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
@@ -347,6 +352,7 @@ async function createDataStore(config: Readonly<ServerConfig>): Promise<DataStor
       keyPrefix: config.s3KeyPrefix,
       partSize: config.s3PartSize,
       concurrency: config.s3Concurrency,
+      ...(config.s3MemoryBudgetBytes > 0 ? { memoryBudgetBytes: config.s3MemoryBudgetBytes } : {}),
       sweepPageSize: config.s3SweepPageSize,
     });
   }

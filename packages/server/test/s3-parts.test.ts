@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { PartBuffers } from '../src/stores/s3/s3-part-buffers.ts';
 import { PartCutter } from '../src/stores/s3/s3-parts.ts';
 
 const KiB = 1024;
@@ -18,10 +19,12 @@ describe('PartCutter', () => {
     const seen = new Map<number, { sent: string; atSettle: string; buffer: ArrayBufferLike }>();
     let inFlight = 0;
     let most = 0;
+    const buffers = new PartBuffers(16 * partSize);
     const cutter = new PartCutter({
       firstPart: 1,
       plan: { size: partSize, grows: false },
       concurrency: 2,
+      buffers,
       upload: async (n, body) => {
         inFlight += 1;
         most = Math.max(most, inFlight);
@@ -54,15 +57,23 @@ describe('PartCutter', () => {
       assert.equal(part.atSettle, expected, `part ${n}'s buffer was not reused before its upload settled`);
     }
     assert.ok(most <= 2, `at most 2 uploads in flight, saw ${most}`);
-    const buffers = new Set([...seen.values()].map((part) => part.buffer));
-    assert.ok(buffers.size <= 4, `buffers are reused: ${buffers.size} for 10 parts`);
+    const distinct = new Set([...seen.values()].map((part) => part.buffer));
+    assert.ok(distinct.size <= 4, `buffers are reused: ${distinct.size} for 10 parts`);
+    assert.ok(
+      buffers.stats().peakInUseBytes <= 3 * partSize,
+      `2 parts in flight and 1 being filled at most: ${buffers.stats().peakInUseBytes}`,
+    );
+    cutter.close();
+    assert.equal(buffers.stats().inUseBytes, 0, 'every buffer is back once the cutter is closed');
   });
 
   it('stops at the first failed upload and reports it', async () => {
+    const buffers = new PartBuffers(64 * 64 * KiB);
     const cutter = new PartCutter({
       firstPart: 3,
       plan: { size: 64 * KiB, grows: false },
       concurrency: 2,
+      buffers,
       upload: async (n) => {
         if (n === 4) throw new Error('S3 refused part 4');
         return `etag-${n}`;
@@ -76,5 +87,7 @@ describe('PartCutter', () => {
       cutter.contiguous().map((part) => part.n),
       [3],
     );
+    cutter.close();
+    assert.equal(buffers.stats().inUseBytes, 0, 'the failed and the dropped parts gave their buffers back');
   });
 });

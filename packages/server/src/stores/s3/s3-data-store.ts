@@ -19,7 +19,9 @@
  *
  * tus PATCH bodies are cut into parts (s3-part-size.ts: 8 MiB by default, larger when the
  * declared length needs more than 10,000 parts, doubling every 1,000 parts for a deferred length)
- * and uploaded `concurrency` at a time; memory per PATCH is at most about (concurrency + 1) parts.
+ * and uploaded `concurrency` at a time; memory per PATCH is at most about (concurrency + 1) parts,
+ * and all PATCHes together stay within `memoryBudgetBytes` (s3-part-buffers.ts): past it, a PATCH
+ * waits for a buffer and its body is not read meanwhile.
  * The parts API maps part n to UploadPart n, streamed. `read` serves finished objects with ranged
  * GetObject; S3 cannot read back the parts of an unfinished multipart upload, so `read` of an
  * upload in progress is refused (the server then finishes such an upload without a server-side
@@ -78,16 +80,21 @@ import {
   parseS3Key,
 } from './s3-keys.ts';
 import { type OrphanSweepOptions, type OrphanSweepResult, sweepS3Orphans } from './s3-orphans.ts';
+import { type PartBufferStats, PartBuffers } from './s3-part-buffers.ts';
 import {
   choosePartPlan,
   DEFAULT_PART_SIZE,
   MAX_PART_SIZE,
   MAX_PARTS,
   MIN_PART_SIZE,
+  MiB,
   type PartPlan,
   partSizeOf,
 } from './s3-part-size.ts';
 import { PartCutter, type UploadedPart } from './s3-parts.ts';
+
+export type { PartBufferStats } from './s3-part-buffers.ts';
+
 import {
   DEFAULT_READ_BACK_IN_FLIGHT,
   DEFAULT_READ_BACK_RANGE_BYTES,
@@ -114,6 +121,12 @@ export interface S3DataStoreOptions {
   partSize?: number;
   /** Parts of one PATCH uploaded at the same time. Default 4. */
   concurrency?: number;
+  /**
+   * Bytes of part buffers all PATCHes (and streamed concatenations) of this store may hold at
+   * once, at least `partSize`; a PATCH past it waits (its body is not read). Default
+   * `defaultMemoryBudget(partSize, concurrency)`: max(1 GiB, 2 × (concurrency + 1) × partSize).
+   */
+  memoryBudgetBytes?: number;
   /** Parts per ListParts page (1..1000). Default 1000 (S3's maximum). */
   listPartsPageSize?: number;
   /** HeadBucket at creation, failing with a clear message when the bucket is unreachable. Default true. */
@@ -160,6 +173,8 @@ export type S3DataStore = DataStore &
     listStoredParts(key: string, options?: { after?: number; limit?: number }): Promise<StoredPartsPage>;
     /** Closes the S3 client's connections if the store made the client. */
     close(): Promise<void>;
+    /** What the part buffers of tus PATCHes hold now, and held at most, against the memory budget. */
+    bufferStats(): PartBufferStats;
     /** S3 cannot read back an unfinished multipart upload (see `read`). */
     readonly readsInProgress: false;
     /** Aborts multipart uploads and deletes incomplete parts that no live upload owns (s3-orphans.ts). */
@@ -181,6 +196,16 @@ export async function createS3DataStore(options: S3DataStoreOptions): Promise<S3
 
 const START_METADATA = 'ferry-start';
 const DEFAULT_CONCURRENCY = 4;
+
+/**
+ * The memory budget when none is configured: 1 GiB (128 default parts: 64 concurrent PATCHes can
+ * each fill a part while as many parts are on their way to S3 — a 256 MiB budget halved the
+ * throughput of 64 concurrent uploads in the S3 benchmark), raised so that two PATCHes can always
+ * run at full concurrency with large parts.
+ */
+export function defaultMemoryBudget(partSize: number, concurrency: number): number {
+  return Math.max(1024 * MiB, 2 * (concurrency + 1) * partSize);
+}
 
 /** What S3 holds for an upload in progress. */
 interface UploadState {
@@ -208,6 +233,7 @@ class S3Store implements S3DataStore {
   #prefix: string;
   #partSize: number;
   #concurrency: number;
+  #buffers: PartBuffers;
   #pageSize: number;
   #sweepPageSize: number;
   #readBack: { rangeBytes: number; inFlight: number };
@@ -231,6 +257,13 @@ class S3Store implements S3DataStore {
     if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer, got ${this.#concurrency}`);
     }
+    const budget = options.memoryBudgetBytes ?? defaultMemoryBudget(this.#partSize, this.#concurrency);
+    if (!Number.isSafeInteger(budget) || budget < this.#partSize) {
+      throw new RangeError(
+        `memoryBudgetBytes must be at least the part size (${this.#partSize}), got ${budget}`,
+      );
+    }
+    this.#buffers = new PartBuffers(budget);
     this.#pageSize = options.listPartsPageSize ?? 1000;
     if (!Number.isSafeInteger(this.#pageSize) || this.#pageSize < 1 || this.#pageSize > 1000) {
       throw new RangeError(`listPartsPageSize must be from 1 to 1000, got ${this.#pageSize}`);
@@ -261,6 +294,10 @@ class S3Store implements S3DataStore {
 
   async close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
+  }
+
+  bufferStats(): PartBufferStats {
+    return this.#buffers.stats();
   }
 
   locate(key: string): S3Location {
@@ -307,45 +344,50 @@ class S3Store implements S3DataStore {
       firstPart: state.parts.length + 1,
       plan: ref.plan,
       concurrency: this.#concurrency,
+      buffers: this.#buffers,
       upload: (n, bytes) => this.#uploadPart(ref, n, bytes, options.signal),
       ...(initial ? { initial } : {}),
     });
-    const outcome = await readBody(
-      body,
-      { ...options, ...(limit === undefined ? {} : { maxBytes: limit }) },
-      cutter,
-    );
-    await cutter.settle();
-    if (cutter.failed) throw fromS3Error(cutter.failure, 'UploadPart');
-    const result = (bytesWritten: number): AppendResult =>
-      outcome.interruption === undefined
-        ? { bytesWritten }
-        : { bytesWritten, interruption: outcome.interruption };
-    if (outcome.received === 0) return result(0);
-    const written = cutter.contiguous();
-    const partBytes = state.partBytes + written.reduce((sum, part) => sum + part.size, 0);
-    const rest = cutter.takeRest();
-    // At maxBytes the upload cannot grow any more: its tail is its last part, not an incomplete part.
-    const last = options.maxBytes !== undefined && outcome.received === options.maxBytes;
-    if (rest.byteLength > 0 && last) {
-      await this.#uploadPart(ref, cutter.nextPart, rest);
-      await this.#deleteIncomplete(ref);
-    } else if (rest.byteLength > 0) {
-      await this.#send('PutObject', () =>
-        this.#client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: incompleteKey(ref.objectKey),
-            Body: rest,
-            ContentLength: rest.byteLength,
-            Metadata: { [START_METADATA]: String(partBytes) },
-          }),
-        ),
+    try {
+      const outcome = await readBody(
+        body,
+        { ...options, ...(limit === undefined ? {} : { maxBytes: limit }) },
+        cutter,
       );
-    } else if (written.length > 0 && (state.tail || state.staleTail)) {
-      await this.#deleteIncomplete(ref);
+      await cutter.settle();
+      if (cutter.failed) throw fromS3Error(cutter.failure, 'UploadPart');
+      const result = (bytesWritten: number): AppendResult =>
+        outcome.interruption === undefined
+          ? { bytesWritten }
+          : { bytesWritten, interruption: outcome.interruption };
+      if (outcome.received === 0) return result(0);
+      const written = cutter.contiguous();
+      const partBytes = state.partBytes + written.reduce((sum, part) => sum + part.size, 0);
+      const rest = cutter.takeRest();
+      // At maxBytes the upload cannot grow any more: its tail is its last part, not an incomplete part.
+      const last = options.maxBytes !== undefined && outcome.received === options.maxBytes;
+      if (rest.byteLength > 0 && last) {
+        await this.#uploadPart(ref, cutter.nextPart, rest);
+        await this.#deleteIncomplete(ref);
+      } else if (rest.byteLength > 0) {
+        await this.#send('PutObject', () =>
+          this.#client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: incompleteKey(ref.objectKey),
+              Body: rest,
+              ContentLength: rest.byteLength,
+              Metadata: { [START_METADATA]: String(partBytes) },
+            }),
+          ),
+        );
+      } else if (written.length > 0 && (state.tail || state.staleTail)) {
+        await this.#deleteIncomplete(ref);
+      }
+      return result(outcome.received);
+    } finally {
+      cutter.close();
     }
-    return result(outcome.received);
   }
 
   async finalize(key: string, options: { id: string; size: number }): Promise<string> {
@@ -920,23 +962,28 @@ class S3Store implements S3DataStore {
       firstPart: 1,
       plan,
       concurrency: this.#concurrency,
+      buffers: this.#buffers,
       upload: (n, bytes) => this.#uploadPart(ref, n, bytes),
     });
     const read = (key: string, size: number) => this.read(finishedKey(key), { start: 0, end: size - 1 });
     async function* all(): AsyncGenerator<Uint8Array> {
       for (const source of sources) yield* read(source.key, source.size);
     }
-    const outcome = await readBody(all(), {}, cutter);
-    await cutter.settle();
-    if (cutter.failed) throw fromS3Error(cutter.failure, 'UploadPart');
-    if (outcome.interruption !== undefined) throw outcome.interruption;
-    const parts = cutter.contiguous();
-    const rest = cutter.takeRest();
-    if (rest.byteLength > 0) {
-      const n = cutter.nextPart;
-      parts.push({ n, size: rest.byteLength, etag: await this.#uploadPart(ref, n, rest) });
+    try {
+      const outcome = await readBody(all(), {}, cutter);
+      await cutter.settle();
+      if (cutter.failed) throw fromS3Error(cutter.failure, 'UploadPart');
+      if (outcome.interruption !== undefined) throw outcome.interruption;
+      const parts = cutter.contiguous();
+      const rest = cutter.takeRest();
+      if (rest.byteLength > 0) {
+        const n = cutter.nextPart;
+        parts.push({ n, size: rest.byteLength, etag: await this.#uploadPart(ref, n, rest) });
+      }
+      return parts;
+    } finally {
+      cutter.close();
     }
-    return parts;
   }
 }
 

@@ -1,11 +1,13 @@
 /**
- * Cuts a stream of chunks into S3 parts and uploads them with bounded concurrency. Memory: the
- * part being filled (< one part) plus at most `concurrency` parts queued or in flight, so about
- * (concurrency + 1) × part size per append; past that the body is paused. A part's buffer is used
- * again for a later part once its upload has settled, so a long PATCH does not leave one garbage
- * buffer per part behind it (which made the process's peak memory grow with the upload's size).
+ * Cuts a stream of chunks into S3 parts and uploads them with bounded concurrency. Each chunk is
+ * copied, as it arrives, into a part-sized buffer from the store's budget (s3-part-buffers.ts);
+ * a full buffer is queued for UploadPart and goes back to the budget once its upload has settled.
+ * Memory: the buffer being filled plus at most `concurrency` parts queued or in flight, so at most
+ * (concurrency + 1) parts per append — and the reader is paused (the body is not read) while
+ * every upload slot is busy or the budget has no buffer to give.
  */
 import type { ChunkSink } from '../body-reader.ts';
+import type { PartBuffers } from './s3-part-buffers.ts';
 import { type PartPlan, partSizeOf } from './s3-part-size.ts';
 
 export interface UploadedPart {
@@ -19,6 +21,8 @@ export interface PartCutterOptions {
   firstPart: number;
   plan: PartPlan;
   concurrency: number;
+  /** Where part buffers come from and go back to. */
+  buffers: PartBuffers;
   /** Uploads one part; resolves with its ETag. */
   upload(n: number, body: Buffer): Promise<string>;
   /** Bytes that go before the first chunk (the incomplete part of an earlier append). */
@@ -31,15 +35,20 @@ export class PartCutter implements ChunkSink {
   failure: unknown;
 
   #options: PartCutterOptions;
-  #chunks: Uint8Array[] = [];
-  #bytes = 0;
+  /** The part being filled, and how many of its bytes are. */
+  #current: Buffer | undefined;
+  #filled = 0;
+  /** Chunks (or what is left of them) waiting for a buffer. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** Withdraws the request for a buffer while one is waited for. */
+  #cancelWait: (() => void) | undefined;
+  #closed = false;
   #next: number;
   #queue: Array<{ n: number; body: Buffer }> = [];
   #inFlight = 0;
   #uploaded = new Map<number, UploadedPart>();
   #settled: Array<() => void> = [];
-  /** Buffers of uploaded parts, free for the next parts of the same size. */
-  #free: ArrayBuffer[] = [];
 
   constructor(options: PartCutterOptions) {
     this.#options = options;
@@ -48,7 +57,7 @@ export class PartCutter implements ChunkSink {
   }
 
   get full(): boolean {
-    return this.#inFlight + this.#queue.length >= this.#options.concurrency;
+    return this.#pendingBytes > 0 || this.#inFlight + this.#queue.length >= this.#options.concurrency;
   }
 
   get failed(): boolean {
@@ -61,27 +70,47 @@ export class PartCutter implements ChunkSink {
   }
 
   push(chunk: Uint8Array): void {
-    if (this.failed) return;
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.byteLength;
-    for (;;) {
-      const size = partSizeOf(this.#options.plan, this.#next);
-      if (this.#bytes < size) break;
-      this.#queue.push({ n: this.#next, body: this.#take(size, true) });
-      this.#next += 1;
-    }
-    this.#pump();
+    if (this.failed || this.#closed) return;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.byteLength;
+    this.#fill();
   }
 
-  /** Waits until every part cut so far is uploaded or failed. */
+  /**
+   * Waits until every part cut so far is uploaded or failed. Bytes that wait for a buffer and
+   * make less than a part stop waiting: `takeRest` returns them.
+   */
   settle(): Promise<void> {
-    if (this.#inFlight === 0 && (this.#queue.length === 0 || this.failed)) return Promise.resolve();
+    if (this.#cancelWait !== undefined && this.#pendingBytes < partSizeOf(this.#options.plan, this.#next)) {
+      this.#cancelWait();
+      this.#cancelWait = undefined;
+    }
+    if (this.#idle()) return Promise.resolve();
     return new Promise((resolve) => this.#settled.push(resolve));
   }
 
-  /** The bytes not yet cut into a part (fewer than one part), taken out of the cutter. */
+  /**
+   * The bytes not yet cut into a part (fewer than one part), after `settle`. They may lie in a
+   * buffer of the budget: use them before `close`.
+   */
   takeRest(): Buffer {
-    return this.#take(this.#bytes, false);
+    if (this.#current !== undefined) return this.#current.subarray(0, this.#filled);
+    const rest = Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return rest;
+  }
+
+  /** Gives every buffer not in an upload back to the budget; uploads in flight give theirs when they settle. */
+  close(): void {
+    this.#closed = true;
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
+    if (this.#current !== undefined) this.#options.buffers.give(this.#current);
+    this.#current = undefined;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#drop();
   }
 
   /** Parts uploaded without a gap from the first part, in order. */
@@ -91,34 +120,52 @@ export class PartCutter implements ChunkSink {
     return parts;
   }
 
-  /** The next `size` bytes, copied into one buffer (a free one of that size when `pooled`). */
-  #take(size: number, pooled: boolean): Buffer {
-    if (size === 0) return Buffer.alloc(0);
-    const index = pooled ? this.#free.findIndex((buffer) => buffer.byteLength === size) : -1;
-    const target =
-      index >= 0 ? Buffer.from(this.#free.splice(index, 1)[0]!, 0, size) : Buffer.allocUnsafeSlow(size);
-    let bytes = 0;
-    while (bytes < size) {
-      const chunk = this.#chunks[0]!;
-      const want = size - bytes;
-      if (chunk.byteLength <= want) {
-        target.set(chunk, bytes);
-        bytes += chunk.byteLength;
-        this.#chunks.shift();
+  /** Copies pending chunks into buffers, queueing each full one; asks for a buffer when it has none. */
+  #fill(): void {
+    while (this.#pendingBytes > 0 && !this.failed && !this.#closed) {
+      if (this.#current === undefined) {
+        if (this.#cancelWait !== undefined) break;
+        const size = partSizeOf(this.#options.plan, this.#next);
+        const buffer = this.#options.buffers.tryTake(size);
+        if (buffer === undefined) {
+          this.#cancelWait = this.#options.buffers.wait(size, (granted) => this.#granted(granted));
+          break;
+        }
+        this.#current = buffer;
+        this.#filled = 0;
+      }
+      const chunk = this.#pending[0]!;
+      const room = this.#current.byteLength - this.#filled;
+      if (chunk.byteLength <= room) {
+        this.#current.set(chunk, this.#filled);
+        this.#filled += chunk.byteLength;
+        this.#pending.shift();
       } else {
-        target.set(chunk.subarray(0, want), bytes);
-        this.#chunks[0] = chunk.subarray(want);
-        bytes += want;
+        this.#current.set(chunk.subarray(0, room), this.#filled);
+        this.#filled += room;
+        this.#pending[0] = chunk.subarray(room);
+      }
+      this.#pendingBytes -= Math.min(chunk.byteLength, room);
+      if (this.#filled === this.#current.byteLength) {
+        this.#queue.push({ n: this.#next, body: this.#current });
+        this.#next += 1;
+        this.#current = undefined;
       }
     }
-    this.#bytes -= size;
-    return target;
+    this.#pump();
   }
 
-  /** A settled part's buffer: the upload no longer reads it. */
-  #release(body: Buffer): void {
-    const buffer = body.buffer;
-    if (buffer instanceof ArrayBuffer && buffer.byteLength === body.byteLength) this.#free.push(buffer);
+  #granted(buffer: Buffer): void {
+    this.#cancelWait = undefined;
+    this.#current = buffer;
+    this.#filled = 0;
+    this.#fill();
+    this.#changed();
+  }
+
+  /** Queued parts that will not be uploaded (a failure, or closed): their buffers go back. */
+  #drop(): void {
+    for (const { body } of this.#queue.splice(0)) this.#options.buffers.give(body);
   }
 
   #pump(): void {
@@ -128,23 +175,37 @@ export class PartCutter implements ChunkSink {
       this.#options.upload(n, body).then(
         (etag) => {
           this.#uploaded.set(n, { n, size: body.byteLength, etag });
-          this.#release(body);
+          this.#options.buffers.give(body);
           this.#done();
         },
         (error: unknown) => {
           this.failure ??= error;
-          this.#queue = [];
-          this.#release(body);
+          this.#options.buffers.give(body);
+          this.#drop();
+          this.#cancelWait?.();
+          this.#cancelWait = undefined;
           this.#done();
         },
       );
     }
   }
 
+  #idle(): boolean {
+    return (
+      this.#inFlight === 0 &&
+      (this.#queue.length === 0 || this.failed) &&
+      (this.#cancelWait === undefined || this.failed)
+    );
+  }
+
   #done(): void {
     this.#inFlight -= 1;
     this.#pump();
-    if (this.#inFlight === 0 && (this.#queue.length === 0 || this.failed)) {
+    this.#changed();
+  }
+
+  #changed(): void {
+    if (this.#idle()) {
       for (const resolve of this.#settled.splice(0)) resolve();
     }
     if (this.failed || !this.full) this.onChange?.();
