@@ -16,7 +16,7 @@ import type { ServerConfig } from '../config.ts';
 import type { MetaStore, OutboxItem } from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookEvent, HookEventType } from './hook-types.ts';
-import { AFTER_HOOKS, APP_SINK, type UploadHooks, WEBHOOK_SINK } from './upload-hooks.ts';
+import { AFTER_HOOKS, APP_SINK, type UploadHooks, WEBHOOK_SINK, withTimeout } from './upload-hooks.ts';
 import { sendWebhook } from './webhook.ts';
 
 /** Entries delivered at the same time (each of another upload or sink). */
@@ -188,23 +188,15 @@ export class OutboxDispatcher {
     // Queued by a run that had this hook and delivered by one that has it no more: nobody to tell.
     if (typeof hook !== 'function') return undefined;
     const event = JSON.parse(item.payload) as HookEvent;
-    const timeoutMs = this.#config.hookTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        Promise.resolve().then(() => (hook as (event: HookEvent) => unknown).call(functions, event)),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`${name} did not return within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
+      await withTimeout(
+        () => (hook as (event: HookEvent) => unknown).call(functions, event),
+        this.#config.hookTimeoutMs,
+        name,
+      );
       return undefined;
     } catch (error) {
       return error instanceof Error ? `${name} threw: ${error.message}` : `${name} threw: ${String(error)}`;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

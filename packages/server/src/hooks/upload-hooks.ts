@@ -247,18 +247,8 @@ export class UploadHooks {
 
   /** Runs an in-process hook with the hook timeout; maps its failure to an UploadError. */
   async #call<T>(name: string, run: () => T | Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeoutMs = this.#config.hookTimeoutMs;
     try {
-      return await Promise.race([
-        Promise.resolve().then(run),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`the ${name} hook did not return within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
+      return await withTimeout(run, this.#config.hookTimeoutMs, `the ${name} hook`);
     } catch (error) {
       if (error instanceof HookRejection) {
         throw new UploadError('ERR_HOOK_REJECTED', { status: error.status, message: error.message });
@@ -266,8 +256,6 @@ export class UploadHooks {
       if (error instanceof UploadError) throw error;
       this.#logger.error({ err: error, hook: name }, 'an upload hook failed');
       throw hookFailed();
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -330,6 +318,27 @@ export class UploadHooks {
 
   #progressFailed(error: unknown): void {
     this.#logger.warn({ err: error }, 'the onProgress hook failed');
+  }
+}
+
+/**
+ * Runs an app's function, failing with "<what> did not return within <ms> ms" when it takes longer
+ * (the function itself is not stopped: an in-process hook cannot be).
+ */
+export async function withTimeout<T>(run: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve().then(run),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${what} did not return within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
