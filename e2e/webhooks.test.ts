@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyWebhook } from '@ferry/server';
+import { exeBytes } from '@ferry/testing';
 import type { DetailedError } from 'tus-js-client';
 import { createFerryGroup, type FerryProcess } from './helpers/ferry-process.ts';
 import { runUpload } from './helpers/tus-client.ts';
@@ -100,15 +101,6 @@ async function partsUpload(server: FerryProcess, bytes: Buffer, name: string): P
 }
 
 const idOf = (url: string) => new URL(url).pathname.split('/').pop() ?? '';
-
-/** A Windows executable's first bytes, padded. */
-function exeBytes(size = 6000): Buffer {
-  const bytes = Buffer.alloc(size, 0x90);
-  bytes.write('MZ', 0, 'latin1');
-  bytes.writeUInt32LE(0x80, 0x3c);
-  bytes.write('PE\0\0', 0x80, 'latin1');
-  return bytes;
-}
 
 describe('webhooks through a receiver outage and a server restart', () => {
   it('delivers every event once the receiver is back: in order per upload, signed', async () => {

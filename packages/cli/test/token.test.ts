@@ -254,4 +254,27 @@ describe('ferry serve: who may use it', () => {
     assert.ok(!logs.some((line) => line.msg.startsWith('auth is off') || line.msg.startsWith('AUTH IS OFF')));
     assert.ok(!JSON.stringify(logs).includes(SECRET));
   });
+
+  it("with a hook URL: says where webhooks go, without the URL's credentials, query or the secret", {
+    timeout: 30_000,
+  }, async () => {
+    const hookSecret = 'h'.repeat(40);
+    const logs = await serveLogs(
+      [
+        '--hook-url',
+        'https://user:pa55word@hooks.example.com/ferry?token=abc123',
+        '--hook-events',
+        'finished',
+      ],
+      { FERRY_HOOK_SECRET: hookSecret },
+    );
+    const line = logs.find((entry) => entry.msg.startsWith('webhooks are signed')) as
+      | { hookUrl?: string; hookEvents?: string[] }
+      | undefined;
+    assert.ok(line, JSON.stringify(logs));
+    assert.equal(line.hookUrl, 'https://hooks.example.com/ferry');
+    assert.deepEqual(line.hookEvents, ['finished']);
+    const text = JSON.stringify(logs);
+    for (const secret of ['pa55word', 'abc123', hookSecret]) assert.ok(!text.includes(secret), secret);
+  });
 });

@@ -6,26 +6,12 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { exeBytes, PNG_1X1 } from '@ferry/testing';
 import { ClientError } from '../src/core/errors.ts';
 import { DEFAULT_RETRY_POLICY, isRetryable, normalizeRetryPolicy } from '../src/core/retry.ts';
 import { responseError } from '../src/core/transport.ts';
 import { createUpload, type Protocol, type RetryEvent } from '../src/index.ts';
 import { startFerry, type TestServer, tempResumeStore } from './helpers.ts';
-
-/** The start of a Windows executable (MZ, then the PE signature where MZ points), padded. */
-function exeBytes(size = 6000): Uint8Array {
-  const bytes = Buffer.alloc(size, 0x90);
-  bytes.write('MZ', 0, 'latin1');
-  bytes.writeUInt32LE(0x80, 0x3c);
-  bytes.write('PE\0\0', 0x80, 'latin1');
-  return bytes;
-}
-
-/** A 1×1 PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
 
 const answer = (status: number, code?: string, extra: Record<string, unknown> = {}) => ({
   status,
@@ -120,7 +106,7 @@ describe("content refusals against Ferry's allow-list (no token)", () => {
         const png = await createUpload({
           endpoint: endpoints[protocol],
           protocol,
-          source: PNG,
+          source: PNG_1X1,
           name: 'cat.png',
           type: 'image/png',
           resumeStore: false,

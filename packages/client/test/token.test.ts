@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mintUploadToken } from '@ferry/server';
+import { exeBytes } from '@ferry/testing';
 import { TokenSource } from '../src/core/token.ts';
 import {
   ClientError,
@@ -58,15 +59,6 @@ function typeRefused(error: unknown): boolean {
   assert.equal(error.retryable, false);
   assert.match(error.message, /the server does not accept this type of file/);
   return true;
-}
-
-/** The start of a Windows executable (MZ, then the PE signature where MZ points), padded. */
-function exeBytes(size = 6000): Uint8Array {
-  const bytes = Buffer.alloc(size, 0x90);
-  bytes.write('MZ', 0, 'latin1');
-  bytes.writeUInt32LE(0x80, 0x3c);
-  bytes.write('PE\0\0', 0x80, 'latin1');
-  return bytes;
 }
 
 const PROTOCOLS: Protocol[] = ['tus', 'parts'];

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { PART_REPORT_CONTENT_TYPE } from '@ferry/protocol';
-import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
+import { EXE_TYPE, exeBytes, PNG_1X1, s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import { ConfigError, normalizeConfig } from '../src/config.ts';
 import { SNIFF_BYTES, sniffSample, UNKNOWN_TYPE } from '../src/content/content-check.ts';
 import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
+import { keysUnder, removeUnder, testS3Client } from './s3-helpers.ts';
 import { openSse } from './sse-client.ts';
 import {
   createUpload,
@@ -29,22 +30,6 @@ import {
   uploadWhole,
 } from './tus-helpers.ts';
 
-/** A 1×1 PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-/** A Windows executable's header (MZ, then the PE signature at the offset MZ points to), padded. */
-function exeBytes(size = 6000): Buffer {
-  const bytes = Buffer.alloc(size, 0x90);
-  bytes.write('MZ', 0, 'latin1');
-  bytes.writeUInt32LE(0x80, 0x3c);
-  bytes.write('PE\0\0', 0x80, 'latin1');
-  return bytes;
-}
-
-const EXE_TYPE = 'application/x-msdownload';
 const pngMeta = (name = 'cat.png') => metadataHeader({ filename: name, filetype: 'image/png' });
 
 /** Every file under `directory` whose path names `id`. */
@@ -120,15 +105,15 @@ describe('content checks with an allow-list (fs storage)', () => {
   });
 
   it('a real PNG passes, and its download is served as image/png', async () => {
-    const location = await uploadWhole(server.endpoint, PNG, { 'upload-metadata': pngMeta() });
+    const location = await uploadWhole(server.endpoint, PNG_1X1, { 'upload-metadata': pngMeta() });
     const download = await send(location);
     assert.equal(download.status, 200);
     assert.equal(download.headers['content-type'], 'image/png');
-    assert.ok(download.body.equals(PNG));
+    assert.ok(download.body.equals(PNG_1X1));
   });
 
   it('the sniffed type wins over the declared one: a PNG declared as octet-stream is served as image/png', async () => {
-    const location = await uploadWhole(server.endpoint, PNG, {
+    const location = await uploadWhole(server.endpoint, PNG_1X1, {
       'upload-metadata': metadataHeader({ filename: 'blob.bin', filetype: 'application/octet-stream' }),
     });
     assert.equal((await send(location)).headers['content-type'], 'image/png');
@@ -175,8 +160,8 @@ describe('content checks with an allow-list (fs storage)', () => {
     });
     assertRefused(final, 'image/png');
     assert.equal((await head(first)).status, 200);
-    const pngFirst = await uploadWhole(server.endpoint, PNG.subarray(0, 20), partial);
-    const pngSecond = await uploadWhole(server.endpoint, PNG.subarray(20), partial);
+    const pngFirst = await uploadWhole(server.endpoint, PNG_1X1.subarray(0, 20), partial);
+    const pngSecond = await uploadWhole(server.endpoint, PNG_1X1.subarray(20), partial);
     const accepted = await send(server.endpoint, {
       method: 'POST',
       headers: {
@@ -188,7 +173,7 @@ describe('content checks with an allow-list (fs storage)', () => {
     assert.equal(accepted.status, 201);
     const download = await send(new URL(String(accepted.headers.location), server.endpoint).href);
     assert.equal(download.headers['content-type'], 'image/png');
-    assert.ok(download.body.equals(PNG));
+    assert.ok(download.body.equals(PNG_1X1));
   });
 
   it('parts API: complete of EXE bytes named .png is 403, the upload and its file are gone; a PNG completes', async () => {
@@ -212,13 +197,13 @@ describe('content checks with an allow-list (fs storage)', () => {
     assert.equal((await send(`${server.endpoint}${upload.id}`)).status, 404);
     assert.deepEqual(await filesOf(server.dataDir, upload.id), []);
 
-    const good = (await postJson(`${server.url}/uploads`, { size: PNG.length, name: 'b.png' })).json as {
+    const good = (await postJson(`${server.url}/uploads`, { size: PNG_1X1.length, name: 'b.png' })).json as {
       url: string;
     };
     await send(`${good.url}/parts/1`, {
       method: 'PUT',
-      headers: { 'content-length': PNG.length },
-      body: PNG,
+      headers: { 'content-length': PNG_1X1.length },
+      body: PNG_1X1,
     });
     const done = await postJson(`${good.url}/complete`, {});
     assert.equal(done.status, 200, done.body.toString());
@@ -282,7 +267,7 @@ describe('content checks without an allow-list', () => {
 
 describe('content check rules', () => {
   it('sniffs magic bytes, and text only where text was declared', async () => {
-    assert.equal(await sniffSample(PNG, 'text/plain', true), 'image/png');
+    assert.equal(await sniffSample(PNG_1X1, 'text/plain', true), 'image/png');
     assert.equal(await sniffSample(exeBytes(200), 'image/png', true), EXE_TYPE);
     assert.equal(await sniffSample(Buffer.from('hello'), null, true), UNKNOWN_TYPE);
     assert.equal(await sniffSample(Buffer.from('hello'), 'image/png', true), UNKNOWN_TYPE);
@@ -322,28 +307,17 @@ describe('content checks with S3 storage (real RGW)', { skip: settings === undef
   before(async () => {
     store = await createS3DataStore(s3StoreOptions(settings!, prefix));
     server = await startServer({ dataStore: store, allowTypes: ['image/*'] });
-    s3 = new S3Client({
-      endpoint: settings!.endpoint,
-      region: settings!.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: settings!.accessKeyId, secretAccessKey: settings!.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    s3 = testS3Client(settings!);
   });
   after(async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: settings!.bucket, Prefix: prefix }));
-    for (const object of listed.Contents ?? []) {
-      await s3.send(new DeleteObjectCommand({ Bucket: settings!.bucket, Key: object.Key! }));
-    }
+    if (s3 !== undefined) await removeUnder(s3, settings!.bucket, prefix);
     s3?.destroy();
     await server?.stop();
     await store?.close();
   });
 
   async function objectsOf(id: string): Promise<string[]> {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: settings!.bucket, Prefix: prefix }));
-    return (listed.Contents ?? []).map((object) => object.Key!).filter((key) => key.includes(id));
+    return (await keysUnder(s3, settings!.bucket, prefix)).filter((key) => key.includes(id));
   }
 
   it('parts through the server: a rejected upload leaves no object; a PNG is kept and served as image/png', async () => {
@@ -361,11 +335,11 @@ describe('content checks with S3 storage (real RGW)', { skip: settings === undef
     assert.equal((await send(created.url)).status, 404);
     assert.deepEqual(await objectsOf(created.id), []);
 
-    const location = await uploadWhole(server.endpoint, PNG, { 'upload-metadata': pngMeta() });
+    const location = await uploadWhole(server.endpoint, PNG_1X1, { 'upload-metadata': pngMeta() });
     assert.equal((await objectsOf(idOf(location))).length, 1);
     const download = await send(location);
     assert.equal(download.headers['content-type'], 'image/png');
-    assert.ok(download.body.equals(PNG));
+    assert.ok(download.body.equals(PNG_1X1));
   });
 
   it('tus: the final PATCH of EXE bytes is refused and the object deleted', async () => {

@@ -10,7 +10,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
+import { PNG_1X1, s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import {
   createFerry,
   type Ferry,
@@ -32,12 +32,6 @@ import {
   TUS,
   uploadWhole,
 } from './tus-helpers.ts';
-
-/** A 1×1 PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -187,6 +181,17 @@ describe('in-process hooks', () => {
     assert.deepEqual(await readdir(join(server.dataDir, 'uploads')), []);
   });
 
+  it('a beforeCreate that does not return within hookTimeoutMs answers 503 ERR_HOOK_FAILED', async () => {
+    const server = await start({
+      hookTimeoutMs: 200,
+      hooks: { beforeCreate: () => new Promise<undefined>(() => {}) },
+    });
+    const reply = await send(server.endpoint, { method: 'POST', headers: { ...TUS, 'upload-length': '1' } });
+    assert.equal(reply.status, 503);
+    assert.equal(reply.code, 'ERR_HOOK_FAILED');
+    assert.deepEqual(await readdir(join(server.dataDir, 'uploads')), []);
+  });
+
   it('beforeFinish sees the stored file, its digest and sniffed type, and runs before it is visible', async () => {
     let seen: Parameters<NonNullable<FerryHooks['beforeFinish']>>[0] | undefined;
     let bytesAtHook: Buffer | undefined;
@@ -203,20 +208,20 @@ describe('in-process hooks', () => {
         },
       },
     });
-    location = await createUpload(server.endpoint, PNG.length, {
+    location = await createUpload(server.endpoint, PNG_1X1.length, {
       'upload-metadata': metadataHeader({ filename: 'dot.png', filetype: 'image/png' }),
     });
-    const reply = await patch(location, 0, PNG);
+    const reply = await patch(location, 0, PNG_1X1);
     assert.equal(reply.status, 204);
     assert.ok(seen);
     assert.equal(seen.id, idOf(location));
     assert.equal(seen.name, 'dot.png');
-    assert.equal(seen.size, PNG.length);
-    assert.equal(seen.sha256, sha256(PNG));
+    assert.equal(seen.size, PNG_1X1.length);
+    assert.equal(seen.sha256, sha256(PNG_1X1));
     assert.equal(seen.sniffedType, 'image/png');
     assert.equal(seen.declaredType, 'image/png');
     assert.equal(seen.state, 'finished');
-    assert.deepEqual(bytesAtHook, PNG);
+    assert.deepEqual(bytesAtHook, PNG_1X1);
     assert.ok(statusAtHook !== undefined && statusAtHook >= 400, 'not downloadable while the hook runs');
     assert.equal((await send(location)).status, 200);
   });
@@ -272,7 +277,7 @@ describe('in-process hooks', () => {
   it('after* events arrive in order per upload with the finalization payload (tus and parts)', async () => {
     const { hooks, events } = recorder();
     const server = await start({ hooks, hashUploads: true });
-    const tusLocation = await uploadWhole(server.endpoint, PNG, {
+    const tusLocation = await uploadWhole(server.endpoint, PNG_1X1, {
       'upload-metadata': metadataHeader({ filename: 'a.png', filetype: 'image/png', album: 'cats' }),
     });
     const tusId = idOf(tusLocation);
@@ -326,14 +331,14 @@ describe('in-process hooks', () => {
     assert.equal(upload.owner, '');
     assert.equal(upload.protocol, 'tus');
     assert.equal(upload.name, 'a.png');
-    assert.equal(upload.size, PNG.length);
-    assert.equal(upload.sha256, sha256(PNG));
+    assert.equal(upload.size, PNG_1X1.length);
+    assert.equal(upload.sha256, sha256(PNG_1X1));
     assert.equal(upload.sniffedType, 'image/png');
     assert.deepEqual(upload.metadata, { filename: 'a.png', filetype: 'image/png', album: 'cats' });
     assert.equal(upload.state, 'finished');
     assert.ok(upload.finishedAt !== null);
     assert.equal(upload.storage?.store, 'fs');
-    assert.deepEqual(await readFile((upload.storage as { path: string }).path), PNG);
+    assert.deepEqual(await readFile((upload.storage as { path: string }).path), PNG_1X1);
 
     const partsFinished = events.find((event) => event.type === 'finished' && event.upload.id === partsId)!;
     assert.equal(partsFinished.upload.protocol, 'parts');

@@ -4,11 +4,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { PART_REPORT_CONTENT_TYPE } from '@ferry/protocol';
 import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import { createFerry, type Ferry } from '../src/ferry.ts';
 import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
+import { testS3Client } from './s3-helpers.ts';
 
 const settings = await s3Service();
 const MiB = 1024 * 1024;
@@ -35,14 +36,7 @@ describe('presigned parts with S3 storage (real RGW)', { skip: settings === unde
     store = await createS3DataStore(s3StoreOptions(settings!, prefix));
     ferry = await createFerry({ dataDir, dataStore: store, logLevel: 'silent' });
     ({ url } = await ferry.listen({ host: '127.0.0.1', port: 0 }));
-    s3 = new S3Client({
-      endpoint: settings!.endpoint,
-      region: settings!.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: settings!.accessKeyId, secretAccessKey: settings!.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    s3 = testS3Client(settings!);
   });
   after(async () => {
     s3?.destroy();

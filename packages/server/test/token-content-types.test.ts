@@ -10,11 +10,12 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { PART_REPORT_CONTENT_TYPE } from '@ferry/protocol';
-import { s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
+import { EXE_TYPE, exeBytes, PNG_1X1, s3Service, s3StoreOptions, uniqueKeyPrefix } from '@ferry/testing';
 import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
 import { bearer, createAs, jsonAs, patchAs, SECRET, tokenFor } from './auth-helpers.ts';
+import { keysUnder, removeUnder, testS3Client } from './s3-helpers.ts';
 import {
   head,
   idOf,
@@ -26,22 +27,6 @@ import {
   TUS,
 } from './tus-helpers.ts';
 
-/** A 1×1 PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-  'base64',
-);
-
-/** A Windows executable's header (MZ, then the PE signature at the offset MZ points to), padded. */
-function exeBytes(size = 6000, fill = 0x90): Buffer {
-  const bytes = Buffer.alloc(size, fill);
-  bytes.write('MZ', 0, 'latin1');
-  bytes.writeUInt32LE(0x80, 0x3c);
-  bytes.write('PE\0\0', 0x80, 'latin1');
-  return bytes;
-}
-
-const EXE_TYPE = 'application/x-msdownload';
 const TYPES = ['image/*'];
 const pngMeta = (name = 'cat.png') => ({
   'upload-metadata': metadataHeader({ filename: name, filetype: 'image/png' }),
@@ -104,8 +89,8 @@ describe("a token's types apply to the sniffed type (fs storage)", () => {
   });
 
   it('tus: a PNG under the same token passes, and the same EXE without types is kept', async () => {
-    const png = await createAs(server.endpoint, images, PNG.length, pngMeta());
-    assert.equal((await patchAs(png, images, 0, PNG)).status, 204);
+    const png = await createAs(server.endpoint, images, PNG_1X1.length, pngMeta());
+    assert.equal((await patchAs(png, images, 0, PNG_1X1)).status, 204);
     const exe = exeBytes();
     const free = await createAs(server.endpoint, anything, exe.length, pngMeta());
     assert.equal((await patchAs(free, anything, 0, exe)).status, 204);
@@ -235,28 +220,17 @@ describe("a token's types apply to the sniffed type (S3 storage, real RGW)", {
     store = await createS3DataStore(s3StoreOptions(settings!, prefix));
     server = await startServer({ dataStore: store, authSecret: SECRET });
     images = await tokenFor('alice', { types: TYPES });
-    s3 = new S3Client({
-      endpoint: settings!.endpoint,
-      region: settings!.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: settings!.accessKeyId, secretAccessKey: settings!.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    s3 = testS3Client(settings!);
   });
   after(async () => {
-    const listed = await s3?.send(new ListObjectsV2Command({ Bucket: settings!.bucket, Prefix: prefix }));
-    for (const object of listed?.Contents ?? []) {
-      await s3.send(new DeleteObjectCommand({ Bucket: settings!.bucket, Key: object.Key! }));
-    }
+    if (s3 !== undefined) await removeUnder(s3, settings!.bucket, prefix);
     s3?.destroy();
     await server?.stop();
     await store?.close();
   });
 
   async function objectsOf(id: string): Promise<string[]> {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: settings!.bucket, Prefix: prefix }));
-    return (listed.Contents ?? []).map((object) => object.Key!).filter((key) => key.includes(id));
+    return (await keysUnder(s3, settings!.bucket, prefix)).filter((key) => key.includes(id));
   }
 
   it('tus: the final PATCH is refused and the object deleted', async () => {

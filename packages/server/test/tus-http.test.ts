@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PNG_1X1 } from '@ferry/testing';
 import {
   createUpload,
   metadataHeader,
@@ -291,10 +292,7 @@ describe('downloads', () => {
 
   // The type served is the one sniffed from the bytes (docs/security.md#content-checks), so each
   // safe type gets bytes of its format; active types are never served as themselves.
-  const PNG = Buffer.from(
-    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
-    'base64',
-  );
+  const PNG = PNG_1X1;
   const PDF = Buffer.from('%PDF-1.7\n1 0 obj\n<<>>\nendobj\n');
   const MP4 = Buffer.from('\0\0\0\x18ftypmp42\0\0\0\0mp42isom', 'latin1');
   const types: Array<[string, Buffer | string, string]> = [

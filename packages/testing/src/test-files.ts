@@ -54,3 +54,21 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
     await handle.close();
   }
 }
+
+/** A 1×1 PNG: the smallest file whose magic bytes say `image/png`. */
+export const PNG_1X1: Buffer = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+/** What the magic bytes of `exeBytes` are sniffed as. */
+export const EXE_TYPE = 'application/x-msdownload';
+
+/** A Windows executable's header (MZ, then the PE signature at the offset MZ points to), padded with `fill`. */
+export function exeBytes(size = 6000, fill = 0x90): Buffer {
+  const bytes = Buffer.alloc(size, fill);
+  bytes.write('MZ', 0, 'latin1');
+  bytes.writeUInt32LE(0x80, 0x3c);
+  bytes.write('PE\0\0', 0x80, 'latin1');
+  return bytes;
+}

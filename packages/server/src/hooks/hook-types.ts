@@ -26,7 +26,7 @@ export interface UploadInfo {
   protocol: 'tus' | 'parts';
   /** `metadata.filename` (or `name`), as the client declared it; `null` when absent. */
   name: string | null;
-  /** `metadata.filetype` (or `type`), as the client declared it (never trusted); `null` when absent. */
+  /** `metadata.filetype` (or `type`) as the client declared it, lower-cased without parameters (never trusted); `null` when absent. */
   declaredType: string | null;
   /** Bytes; `null` while a tus upload's length is deferred. */
   size: number | null;

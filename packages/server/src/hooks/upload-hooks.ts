@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { isValidUploadId, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
+import { declaredTypeOf } from '../content/content-check.ts';
 import type { MetaStore, OutboxEntry, UploadRecord } from '../meta/meta-store.ts';
+import { declaredNameOf, isoTime } from '../protocols/files/file-info.ts';
 import type { UploadEventRecord, UploadEvents } from '../service/upload-events.ts';
 import type { DataStore } from '../stores/data-store.ts';
 import {
@@ -48,21 +50,6 @@ export type RecordView = Pick<
       'concat' | 'state' | 'storageKey' | 'sha256' | 'sniffedType' | 'createdAt' | 'finishedAt' | 'expiresAt'
     >
   >;
-
-const NAME_KEYS = ['filename', 'name'] as const;
-const TYPE_KEYS = ['filetype', 'type'] as const;
-
-function firstOf(metadata: Readonly<Record<string, string>>, keys: readonly string[]): string | null {
-  for (const key of keys) {
-    const value = metadata[key];
-    if (value !== undefined && value !== '') return value;
-  }
-  return null;
-}
-
-function iso(ms: number | null | undefined): string | null {
-  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
-}
 
 export interface UploadHooksOptions {
   config: Readonly<ServerConfig>;
@@ -133,8 +120,8 @@ export class UploadHooks {
     let metadata = upload.metadata;
     const request = (): CreateRequest => ({
       ...upload,
-      name: firstOf(metadata, NAME_KEYS),
-      declaredType: firstOf(metadata, TYPE_KEYS),
+      name: declaredNameOf(metadata),
+      declaredType: declaredTypeOf(metadata),
       metadata: { ...metadata },
     });
     const local = this.#hooks.beforeCreate;
@@ -211,8 +198,8 @@ export class UploadHooks {
       id: upload.id,
       owner: upload.namespace,
       protocol: upload.protocol,
-      name: firstOf(upload.metadata, NAME_KEYS),
-      declaredType: firstOf(upload.metadata, TYPE_KEYS),
+      name: declaredNameOf(upload.metadata),
+      declaredType: declaredTypeOf(upload.metadata),
       size: upload.size,
       offset: upload.offset,
       sha256: upload.sha256 ?? null,
@@ -221,9 +208,9 @@ export class UploadHooks {
       storage: upload.storageKey === undefined ? null : this.#locate(upload.storageKey),
       state: upload.state ?? 'uploading',
       concat: upload.concat?.kind ?? null,
-      createdAt: iso(upload.createdAt ?? this.#now()) as string,
-      finishedAt: iso(upload.finishedAt),
-      expiresAt: upload.state === 'finished' ? null : iso(upload.expiresAt),
+      createdAt: new Date(upload.createdAt ?? this.#now()).toISOString(),
+      finishedAt: isoTime(upload.finishedAt ?? null),
+      expiresAt: upload.state === 'finished' ? null : isoTime(upload.expiresAt ?? null),
     };
   }
 

@@ -3,7 +3,7 @@ import { partCountOf, type UploadFeedEvent, type UploadSummary } from '@ferry/pr
 import type { ServerConfig } from '../../config.ts';
 import type { UploadRecord } from '../../meta/meta-store.ts';
 import type { UploadEventRecord } from '../../service/upload-events.ts';
-import { fileInfo, isoTime, NAME_KEY, TYPE_KEY } from '../files/file-info.ts';
+import { declaredNameOf, fileInfo, isoTime, TYPE_KEY } from '../files/file-info.ts';
 
 export interface SummaryInput {
   record: UploadRecord;
@@ -31,7 +31,7 @@ export function uploadSummary(
     receivedBytes: input.receivedBytes,
     partsReceived: parts ? input.partsReceived : null,
     partCount: parts ? partCountOf(size, record.partSize ?? Math.max(1, size)) : null,
-    name: metadata[NAME_KEY] ?? metadata['name'] ?? null,
+    name: declaredNameOf(metadata),
     type: metadata[TYPE_KEY] ?? metadata['type'] ?? null,
     createdAt: new Date(record.createdAt).toISOString(),
     updatedAt: new Date(Math.max(record.updatedAt, input.activeAt ?? 0)).toISOString(),

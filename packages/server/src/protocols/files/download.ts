@@ -8,6 +8,7 @@ import { formatSha256Digest, hexToBytes, UploadError } from '@ferry/protocol';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
 import type { UploadRecord } from '../../meta/meta-store.ts';
 import type { UploadService } from '../../service/upload-service.ts';
+import { declaredNameOf } from './file-info.ts';
 
 /** Types a browser renders without running scripts. Anything else is served as octet-stream. */
 const SAFE_TYPES = new Set([
@@ -53,7 +54,7 @@ export function servedType(record: UploadRecord): string | undefined {
 }
 
 /** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / RFC 8187). */
-export function contentDisposition(name: string | undefined): string {
+export function contentDisposition(name: string | null | undefined): string {
   const cleaned = (name ?? '')
     .replace(/[\\/]/g, '_')
     .replace(/\p{Cc}/gu, '')
@@ -111,7 +112,7 @@ export async function serveDownload(
     etag,
     'last-modified': new Date(record.finishedAt ?? stat.modifiedAt.getTime()).toUTCString(),
     'content-type': safeContentType(servedType(record)),
-    'content-disposition': contentDisposition(record.metadata['filename'] ?? record.metadata['name']),
+    'content-disposition': contentDisposition(declaredNameOf(record.metadata)),
     'x-content-type-options': 'nosniff',
     'cache-control': 'private, max-age=0, must-revalidate',
   };

@@ -10,6 +10,11 @@ import type { UploadRecord } from '../../meta/meta-store.ts';
 export const NAME_KEY = 'filename';
 export const TYPE_KEY = 'filetype';
 
+/** The file name the client declared: tus clients send `filename`, Uppy also `name`; `null` when neither. */
+export function declaredNameOf(metadata: Readonly<Record<string, string>>): string | null {
+  return metadata[NAME_KEY] ?? metadata['name'] ?? null;
+}
+
 export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
