@@ -4,7 +4,9 @@
  * page stays responsive. Where no worker can start (a Content-Security-Policy without
  * `worker-src`, a bundler that drops the worker file) the same hashing runs here, yielding between
  * slices. A chunk's digest (`Content-Digest`, `Upload-Checksum`) of a `Blob` slice is computed in a
- * worker too (it reads the slice itself); bytes already in memory are digested with WebCrypto.
+ * worker too (it reads the slice itself); bytes already in memory are digested with WebCrypto. The
+ * same worker cuts the slices of a picked file that requests send (`sliceInWorker`): Chromium's
+ * `Blob.slice` waits for the browser process, which is slow while it reads the file.
  */
 import { hexToBytes } from '@ferry/protocol';
 import { createSHA256, sha256 } from 'hash-wasm';
@@ -74,9 +76,9 @@ function asError(error: WorkerError): Error {
 const DIGEST_WORKER_IDLE_MS = 10_000;
 
 /**
- * One worker answering digest requests by id, shared by every upload of the page. It starts on
- * the first request and stops when idle. When it cannot start or run, `digest` rejects with
- * `WorkerFailed` and the caller digests on this thread from then on.
+ * One worker answering digest and slice requests by id, shared by every upload of the page. It
+ * starts on the first request and stops when idle. When it cannot start or run, `digest` and
+ * `slice` reject with `WorkerFailed` and the caller does the work on this thread from then on.
  */
 class DigestWorker {
   readonly #workerUrl: string | URL | undefined;
@@ -85,7 +87,7 @@ class DigestWorker {
   #nextId = 1;
   readonly #pending = new Map<
     number,
-    { resolve: (digest: Uint8Array) => void; reject: (error: unknown) => void }
+    { resolve: (reply: Uint8Array | Blob) => void; reject: (error: unknown) => void }
   >();
   #idle: ReturnType<typeof setTimeout> | undefined;
 
@@ -98,14 +100,21 @@ class DigestWorker {
   }
 
   digest(blob: Blob): Promise<Uint8Array> {
+    return this.#ask((id) => ({ kind: 'digest', id, blob })) as Promise<Uint8Array>;
+  }
+
+  slice(blob: Blob, start: number, end: number): Promise<Blob> {
+    return this.#ask((id) => ({ kind: 'slice', id, blob, start, end })) as Promise<Blob>;
+  }
+
+  #ask(request: (id: number) => HashRequest): Promise<Uint8Array | Blob> {
     const worker = this.#start();
     if (worker === undefined) return Promise.reject(new WorkerFailed('no worker'));
     clearTimeout(this.#idle);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const request: HashRequest = { kind: 'digest', id, blob };
-      worker.postMessage(request);
+      worker.postMessage(request(id));
     });
   }
 
@@ -125,6 +134,7 @@ class DigestWorker {
       const waiting = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       if ('digest' in reply) waiting?.resolve(new Uint8Array(reply.digest));
+      else if ('slice' in reply) waiting?.resolve(reply.slice);
       else waiting?.reject(blobUnreadable(undefined, asError(reply.error)));
       if (this.#pending.size === 0) {
         this.#idle = setTimeout(() => this.#stop(), DIGEST_WORKER_IDLE_MS);
@@ -158,6 +168,29 @@ function digestWorkerFor(workerUrl: string | URL | undefined): DigestWorker {
     digestWorkers.set(key, worker);
   }
   return worker;
+}
+
+/**
+ * Bytes [start, end) of `blob` as a `Blob` cut in the page's shared worker, so that this thread
+ * never waits for the browser to register the slice; cut here where no worker can run.
+ */
+export async function sliceInWorker(
+  workerUrl: string | URL | false | undefined,
+  blob: Blob,
+  start: number,
+  end: number,
+): Promise<Blob> {
+  if (workerUrl !== false && typeof Worker !== 'undefined') {
+    const worker = digestWorkerFor(workerUrl);
+    if (!worker.broken) {
+      try {
+        return await worker.slice(blob, start, end);
+      } catch (error) {
+        if (!(error instanceof WorkerFailed)) throw error;
+      }
+    }
+  }
+  return blob.slice(start, end);
 }
 
 /** SHA-256 of bytes in memory, on this thread (WebCrypto hands the work to the browser). */

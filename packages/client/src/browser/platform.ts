@@ -1,11 +1,12 @@
 /**
  * The browser platform: XMLHttpRequest, hash-wasm in a Web Worker, `File`/`Blob` and bytes as
- * sources, IndexedDB for resume state (small files kept in it), and `online`/`offline` events.
+ * sources (request bodies sliced in that worker), IndexedDB for resume state (small files kept in
+ * it), and `online`/`offline` events.
  */
 import { ClientError } from '../core/errors.ts';
 import type { Connectivity, HttpClient, Platform, ResumeStore, UploadSource } from '../core/seams.ts';
 import { openCommonSource } from '../core/sources.ts';
-import { type BrowserHasherOptions, createBrowserHasher } from './hasher.ts';
+import { type BrowserHasherOptions, createBrowserHasher, sliceInWorker } from './hasher.ts';
 import { createXhrHttpClient } from './http.ts';
 import { createIndexedDbResumeStore } from './resume-store.ts';
 
@@ -62,5 +63,6 @@ export function browserPlatform(options: BrowserPlatformOptions = {}): Platform 
     },
     connectivity: browserConnectivity(),
     keepFilesUpTo: options.keepFilesUpTo ?? DEFAULT_KEEP_FILES_UP_TO,
+    sliceBlob: (blob, start, end) => sliceInWorker(options.workerUrl, blob, start, end),
   };
 }

@@ -196,4 +196,10 @@ export interface Platform {
   connectivity?: Connectivity;
   /** Default of `keepFilesUpTo` (bytes); 0 where the default store cannot keep files. */
   keepFilesUpTo: number;
+  /**
+   * Bytes [start, end) of a `Blob` as a `Blob`, cut where it does not hold up the caller's thread
+   * (a browser's worker: Chromium's `Blob.slice` waits for the browser process). Transports use it
+   * for the request bodies they cut from a `Blob` source; without it they call the source's `slice`.
+   */
+  sliceBlob?(blob: Blob, start: number, end: number): Promise<Blob>;
 }

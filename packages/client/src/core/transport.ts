@@ -54,6 +54,8 @@ export interface TransportContext {
   source: UploadSource;
   http: HttpClient;
   hasher: Hasher;
+  /** The platform's `sliceBlob`, when it has one. */
+  sliceBlob?: ((blob: Blob, start: number, end: number) => Promise<Blob>) | undefined;
   policy: RetryPolicy;
   /** Extra request headers (lower-case names). */
   headers: Record<string, string>;
@@ -173,7 +175,12 @@ export function readBody(
 ): Promise<RequestBody> {
   const { source } = context;
   if (context.http.sendsBlobs === true && source.slice !== undefined && source.size !== undefined) {
-    return Promise.resolve(source.slice(start, Math.min(end, source.size)));
+    const stop = Math.min(end, source.size);
+    const { file } = source;
+    if (context.sliceBlob !== undefined && file !== undefined && file.size === source.size) {
+      return context.sliceBlob(file, start, stop);
+    }
+    return Promise.resolve(source.slice(start, stop));
   }
   return source.read(start, end, signal);
 }

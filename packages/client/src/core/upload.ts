@@ -610,6 +610,7 @@ class UploadImpl implements Upload {
       source: this.#source as UploadSource,
       http: this.#platform.http,
       hasher: this.#platform.hasher,
+      sliceBlob: this.#platform.sliceBlob?.bind(this.#platform),
       policy: this.#policy,
       headers,
       token: this.#token,
