@@ -109,13 +109,18 @@ const loaded = new Promise<void>((resolve) =>
 await send('Page.navigate', { url: `${new URL(server.endpoint).origin}/` }, sessionId);
 await loaded;
 async function evaluate<T>(expression: string): Promise<T> {
-  const reply = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId);
+  const reply = await send(
+    'Runtime.evaluate',
+    { expression, awaitPromise: true, returnByValue: true },
+    sessionId,
+  );
   if (reply.exceptionDetails) throw new Error(JSON.stringify(reply.exceptionDetails));
   return reply.result.value as T;
 }
 while (!(await evaluate<boolean>(`document.querySelector('.ferry-dropzone input[type=file]') !== null`)))
   await new Promise((resolve) => setTimeout(resolve, 100));
-if (protocol === 'tus') await evaluate(`document.querySelector('input[name=protocol][value=tus]').click(), true`);
+if (protocol === 'tus')
+  await evaluate(`document.querySelector('input[name=protocol][value=tus]').click(), true`);
 await evaluate(`(() => {
   globalThis.seen = { tasks: [] };
   new PerformanceObserver((list) => { for (const e of list.getEntries()) seen.tasks.push({ start: e.startTime, ms: e.duration }); }).observe({ type: 'longtask' });
@@ -171,7 +176,11 @@ await send('Tracing.start', {
 });
 await send('DOM.enable', {}, sessionId);
 const { root } = await send('DOM.getDocument', {}, sessionId);
-const { nodeId } = await send('DOM.querySelector', { nodeId: root.nodeId, selector: '.ferry-dropzone input[type=file]' }, sessionId);
+const { nodeId } = await send(
+  'DOM.querySelector',
+  { nodeId: root.nodeId, selector: '.ferry-dropzone input[type=file]' },
+  sessionId,
+);
 const pickedAt = Date.now();
 await send('DOM.setFileInputFiles', { nodeId, files: [file] }, sessionId);
 for (;;) {
@@ -191,14 +200,18 @@ chromium.kill('SIGTERM');
 await server.stop();
 if (values.out) writeFileSync(values.out, JSON.stringify({ traceEvents: events }));
 
-console.log(`${protocol}: ${(size / 1e6 / seconds).toFixed(1)} MB/s, ${seconds.toFixed(1)} s, ${events.length} trace events`);
+console.log(
+  `${protocol}: ${(size / 1e6 / seconds).toFixed(1)} MB/s, ${seconds.toFixed(1)} s, ${events.length} trace events`,
+);
 console.log(`page's long tasks: ${pageTasks.map((t) => t.ms.toFixed(0)).join(', ')}`);
 
 // The page's main thread: CrRendererMain of the renderer with the most top-level task time.
 const names = new Map<string, string>();
-for (const e of events) if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args!['name']);
+for (const e of events)
+  if (e.ph === 'M' && e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args!['name']);
 const taskTime = new Map<string, number>();
-const isTask = (e: TraceEvent) => e.ph === 'X' && (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask');
+const isTask = (e: TraceEvent) =>
+  e.ph === 'X' && (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask');
 for (const e of events)
   if (isTask(e) && names.get(`${e.pid}:${e.tid}`) === 'CrRendererMain')
     taskTime.set(`${e.pid}:${e.tid}`, (taskTime.get(`${e.pid}:${e.tid}`) ?? 0) + (e.dur ?? 0));
@@ -219,7 +232,9 @@ for (const e of events) {
   for (const node of cpu?.nodes ?? []) {
     const f = node.callFrame;
     nodes.set(node.id, {
-      fn: `${f.functionName || '(anon)'} ${String(f.url ?? '').split('/').pop()}:${f.lineNumber ?? ''}`,
+      fn: `${f.functionName || '(anon)'} ${String(f.url ?? '')
+        .split('/')
+        .pop()}:${f.lineNumber ?? ''}`,
       parent: node.parent,
     });
   }
@@ -273,8 +288,10 @@ for (const task of tasks) {
       `  +${((e.ts - task.ts) / 1000).toFixed(1)} ${e.name} ${(e.dur! / 1000).toFixed(1)} ms (cpu ${((e.tdur ?? 0) / 1000).toFixed(1)}) ${JSON.stringify(e.args?.['data'] ?? {}).slice(0, 160)}`,
     );
   const counts = new Map<string, number>();
-  for (const s of profSamples) if (s.t >= task.ts && s.t < end) counts.set(stack(s.node), (counts.get(stack(s.node)) ?? 0) + 1);
-  for (const [name, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  sample x${n}: ${name}`);
+  for (const s of profSamples)
+    if (s.t >= task.ts && s.t < end) counts.set(stack(s.node), (counts.get(stack(s.node)) ?? 0) + 1);
+  for (const [name, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8))
+    console.log(`  sample x${n}: ${name}`);
 }
 // Totals for the main thread over the upload.
 const mine = samples.filter((s) => s.pid === mainPid);

@@ -272,6 +272,49 @@ describe('the browser build in Chromium', { skip }, () => {
     }
   });
 
+  it('cuts the request bodies of a picked file in its worker, never on the page thread', async () => {
+    const path = join(files, 'sliced.bin');
+    const size = 6 * MiB + 5;
+    await writeRandomFile(path, size);
+    const { page, context } = await harness.open();
+    try {
+      await page.setInputFiles('#file', path);
+      // Chromium registers each new Blob with its browser process in a synchronous call: a slice
+      // cut on this thread stalls the page while the browser is busy reading the file.
+      await page.evaluate(() => {
+        const scope = globalThis as unknown as { slicesHere: number };
+        scope.slicesHere = 0;
+        const slice = Blob.prototype.slice;
+        Blob.prototype.slice = function (this: Blob, ...args: Parameters<Blob['slice']>) {
+          scope.slicesHere++;
+          return slice.apply(this, args);
+        };
+      });
+      const source = await fileDigest(path);
+      const cases: [string, UploadSpec][] = [
+        ['sliced-tus', { ...tusSpec(), chunkSize: 1 * MiB }],
+        ['sliced-parts', { ...partsSpec(), chunkSize: 5 * MiB, parallel: 2 }],
+      ];
+      for (const [id, spec] of cases) {
+        await api(page).beginPicked(id, spec);
+        const status = await waitFor(page, id, finished);
+        assert.equal(status.result?.sha256, source.sha256, id);
+        assert.deepEqual(
+          await ferry.stored(status.result?.url as string),
+          { sha256: source.sha256, size },
+          id,
+        );
+      }
+      const slicesHere = await page.evaluate(
+        () => (globalThis as unknown as { slicesHere: number }).slicesHere,
+      );
+      assert.equal(slicesHere, 0, 'slices cut on the page thread');
+    } finally {
+      await context.close();
+      await rm(path, { force: true });
+    }
+  });
+
   it('asks to re-select a file that changed after it was picked', async () => {
     const path = join(files, 'changing.bin');
     await writeRandomFile(path, 1 * MiB);
