@@ -1,6 +1,6 @@
 // Traces one upload from the web app in Chromium and says what ran in the page's long tasks.
 //
-//   node bench/trace-web.ts [--protocol tus|parts] [--size 1GiB] [--out trace.json]
+//   node bench/trace-web.ts [--protocol tus|parts] [--size MiB] [--out trace.json] [--no-profiler]
 //
 // Runs a fresh `ferry serve`, opens the app in headless Chromium over a bare DevTools connection,
 // records a performance trace (Tracing: toplevel, devtools.timeline and the V8 sampling profiler)
@@ -22,10 +22,16 @@ const { values } = parseArgs({
     protocol: { type: 'string', default: 'tus' },
     size: { type: 'string', default: '1024' },
     out: { type: 'string' },
+    // The V8 sampling profiler costs the page CPU and lengthens its first task; leave it out to see
+    // the tasks as the bench does.
+    'no-profiler': { type: 'boolean', default: false },
   },
 });
 const protocol = values.protocol;
 const size = Number.parseInt(values.size, 10) * 1024 * 1024;
+
+// biome-ignore lint/suspicious/noExplicitAny: Chromium's trace events and DevTools messages are loosely shaped JSON, read field by field
+type Json = any;
 
 interface TraceEvent {
   name: string;
@@ -36,7 +42,7 @@ interface TraceEvent {
   tdur?: number;
   pid: number;
   tid: number;
-  args?: Record<string, any>;
+  args?: Record<string, Json>;
   id?: string;
 }
 
@@ -81,8 +87,8 @@ const wsUrl = await new Promise<string>((resolve) => {
 const socket = new WebSocket(wsUrl);
 await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
 let nextId = 0;
-const pending = new Map<number, (message: any) => void>();
-const listeners = new Set<(message: any) => void>();
+const pending = new Map<number, (message: Json) => void>();
+const listeners = new Set<(message: Json) => void>();
 socket.addEventListener('message', (event) => {
   const message = JSON.parse(String(event.data));
   if (message.id !== undefined) {
@@ -90,7 +96,7 @@ socket.addEventListener('message', (event) => {
     pending.delete(message.id);
   } else for (const listener of listeners) listener(message);
 });
-function send<T = any>(method: string, params: object = {}, sessionId?: string): Promise<T> {
+function send<T = Json>(method: string, params: object = {}, sessionId?: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const id = ++nextId;
     pending.set(id, (message) =>
@@ -164,7 +170,7 @@ await send('Tracing.start', {
       'v8.execute',
       'v8',
       'blink',
-      'disabled-by-default-v8.cpu_profiler',
+      ...(values['no-profiler'] ? [] : ['disabled-by-default-v8.cpu_profiler']),
       'disabled-by-default-v8.gc',
       'mojom',
       'ipc',
