@@ -62,5 +62,6 @@ export function browserPlatform(options: BrowserPlatformOptions = {}): Platform 
     },
     connectivity: browserConnectivity(),
     keepFilesUpTo: options.keepFilesUpTo ?? DEFAULT_KEEP_FILES_UP_TO,
+    partChecksum: 'until-sha256',
   };
 }

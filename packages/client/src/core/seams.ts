@@ -196,4 +196,10 @@ export interface Platform {
   connectivity?: Connectivity;
   /** Default of `keepFilesUpTo` (bytes); 0 where the default store cannot keep files. */
   keepFilesUpTo: number;
+  /**
+   * Default of `checksum` for parts: `'until-sha256'` where the file's SHA-256 may take longer
+   * than sending it (WebAssembly in browsers), `false` where it is computed faster than any network
+   * sends (node:crypto): a per-part digest there would only hash every byte twice.
+   */
+  partChecksum: boolean | 'until-sha256';
 }
