@@ -92,7 +92,7 @@ import {
   type PartPlan,
   partSizeOf,
 } from './s3-part-size.ts';
-import { PartCutter, type UploadedPart } from './s3-parts.ts';
+import { PartCutter, type StreamedPart, type UploadedPart } from './s3-parts.ts';
 
 export type { PartBufferStats } from './s3-part-buffers.ts';
 
@@ -368,7 +368,11 @@ class S3Store implements S3DataStore {
       concurrency: this.#concurrency,
       buffers: this.#buffers,
       upload: (n, bytes) => this.#uploadPart(ref, n, bytes, options.signal),
+      stream: (n, size) => this.#streamPart(ref, n, size),
       ...(initial ? { initial } : {}),
+      ...(options.expectedBytes === undefined
+        ? {}
+        : { expectedBytes: Math.min(options.expectedBytes, limit ?? Number.POSITIVE_INFINITY) }),
     });
     try {
       const outcome = await readBody(
@@ -915,6 +919,39 @@ class S3Store implements S3DataStore {
       ),
     );
     return answer.ETag ?? '';
+  }
+
+  /** An UploadPart of `size` bytes whose body is written as it arrives (PartCutter). */
+  #streamPart(ref: InProgressKey, n: number, size: number): StreamedPart {
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    body.on('error', () => {});
+    const abort = new AbortController();
+    const done = this.#send('UploadPart', () =>
+      this.#client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: ref.objectKey,
+          UploadId: ref.uploadId,
+          PartNumber: n,
+          Body: body,
+          ContentLength: size,
+        }),
+        { abortSignal: abort.signal },
+      ),
+    ).then((answer) => answer.ETag ?? '');
+    // Settled by the cutter; never an unhandled rejection.
+    done.catch(() => {});
+    return {
+      write: (bytes) => {
+        body.write(bytes);
+      },
+      end: () => body.end(),
+      abort: () => {
+        abort.abort(new Error('the part body ended early'));
+        body.destroy();
+      },
+      done,
+    };
   }
 
   async #complete(ref: InProgressKey, parts: UploadedPart[]): Promise<void> {
