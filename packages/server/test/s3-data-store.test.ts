@@ -147,6 +147,60 @@ describe('s3 data store', { skip: settings === undefined }, () => {
     }
   });
 
+  it("asks S3 nothing before a PATCH that continues its own last one, and never trusts that over another node's writes", async () => {
+    const data = randomBytes(16 * MiB + 3);
+    const s3 = new S3Client({
+      endpoint: settings!.endpoint,
+      region: settings!.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: settings!.accessKeyId, secretAccessKey: settings!.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    const asked: string[] = [];
+    s3.middlewareStack.add(
+      (next, context) => (args) => {
+        asked.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const options = { ...s3StoreOptions(settings!, prefix), partSize: 5 * MiB, concurrency: 2 };
+    const mine = await createS3DataStore({ ...options, client: s3 });
+    const other = await createS3DataStore(options);
+    try {
+      const id = randomUploadId();
+      const key = await mine.create({ id, size: data.length });
+      const slice = (from: number, to: number) => Readable.from([data.subarray(from, to)]);
+      await mine.append(key, 0, slice(0, 7 * MiB));
+      asked.length = 0;
+      // Continues its own PATCH: 2 MiB kept in the bucket + 1 MiB, without ListParts or HeadObject.
+      await mine.append(key, 7 * MiB, slice(7 * MiB, 8 * MiB));
+      assert.deepEqual(asked, ['GetObjectCommand', 'PutObjectCommand']);
+
+      // Another node continues the upload: 3 MiB kept + 5 MiB = part 2 and a new incomplete part,
+      // of 3 MiB again but starting at 10 MiB.
+      await other.append(key, 8 * MiB, slice(8 * MiB, 13 * MiB));
+      // A PATCH at the offset this node remembers (as if the other node's PATCH was never recorded)
+      // finds the incomplete part changed, and is refused as retryable; its retry reads S3 and is
+      // told the offset.
+      await assert.rejects(mine.append(key, 8 * MiB, slice(8 * MiB, 13 * MiB)), {
+        code: 'ERR_UPLOAD_LOCKED',
+      });
+      await assert.rejects(mine.append(key, 8 * MiB, slice(8 * MiB, 13 * MiB)), {
+        code: 'ERR_OFFSET_MISMATCH',
+        details: { expected: 13 * MiB, received: 8 * MiB },
+      });
+      await mine.append(key, 13 * MiB, slice(13 * MiB, data.length), { maxBytes: data.length - 13 * MiB });
+      assert.equal(await mine.getOffset(key), data.length);
+      const finishedKey = await mine.finalize(key, { id, size: data.length });
+      assert.ok((await download(finishedKey, data.length)).equals(data));
+    } finally {
+      await mine.close();
+      await other.close();
+      s3.destroy();
+    }
+  });
+
   it('never counts parts past a gap, and empties them before writing again', async () => {
     const data = randomBytes(16 * MiB);
     const id = randomUploadId();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { PartBuffers } from '../src/stores/s3/s3-part-buffers.ts';
-import { PartCutter } from '../src/stores/s3/s3-parts.ts';
+import { PartCutter, type StreamedPart } from '../src/stores/s3/s3-parts.ts';
 
 const KiB = 1024;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -89,5 +89,158 @@ describe('PartCutter', () => {
     );
     cutter.close();
     assert.equal(buffers.stats().inUseBytes, 0, 'the failed and the dropped parts gave their buffers back');
+  });
+
+  /** A streamed UploadPart that collects its body; `fail` makes it fail once it has `failAfter` bytes. */
+  function fakeStream(log: string[], options: { failPart?: number; failAfter?: number } = {}) {
+    const bodies = new Map<number, Buffer[]>();
+    const stream = (n: number, size: number): StreamedPart => {
+      log.push(`stream ${n} ${size}`);
+      const chunks: Buffer[] = [];
+      bodies.set(n, chunks);
+      let received = 0;
+      let settle: { resolve: (etag: string) => void; reject: (error: Error) => void };
+      const done = new Promise<string>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      done.catch(() => {});
+      return {
+        write: (bytes) => {
+          // The cutter keeps these bytes unchanged until the upload settles: copy to check later.
+          chunks.push(Buffer.from(bytes));
+          received += bytes.byteLength;
+          if (n === options.failPart && received >= (options.failAfter ?? 0)) {
+            log.push(`fail ${n}`);
+            setImmediate(() => settle.reject(new Error(`S3 dropped the streamed part ${n}`)));
+          }
+        },
+        end: () => {
+          log.push(`end ${n}`);
+          setImmediate(() => settle.resolve(`streamed-${n}`));
+        },
+        abort: () => {
+          log.push(`abort ${n}`);
+          settle.reject(new Error('aborted'));
+        },
+        done,
+      };
+    };
+    return { stream, bodies };
+  }
+
+  async function feed(cutter: PartCutter, source: Buffer, step = 10_000): Promise<void> {
+    for (let at = 0; at < source.length; at += step) {
+      cutter.push(source.subarray(at, Math.min(source.length, at + step)));
+      while (cutter.full) await new Promise<void>((resolve) => (cutter.onChange = resolve));
+    }
+  }
+
+  it('streams a part the body will fill while it arrives, within the same concurrency, and keeps the rest', async () => {
+    const partSize = 64 * KiB;
+    const source = randomBytes(3 * partSize + 500);
+    const log: string[] = [];
+    const { stream, bodies } = fakeStream(log);
+    const buffers = new PartBuffers(16 * partSize);
+    const uploaded: number[] = [];
+    const cutter = new PartCutter({
+      firstPart: 1,
+      plan: { size: partSize, grows: false },
+      // One slot: the streamed part takes it, and must not stop the body that fills it.
+      concurrency: 1,
+      buffers,
+      upload: async (n) => {
+        uploaded.push(n);
+        return `etag-${n}`;
+      },
+      stream,
+      expectedBytes: source.length,
+    });
+    await feed(cutter, source);
+    await cutter.settle();
+    assert.ok(cutter.takeRest().equals(source.subarray(3 * partSize)));
+    assert.deepEqual(
+      cutter.contiguous().map((part) => [part.n, part.size]),
+      [
+        [1, partSize],
+        [2, partSize],
+        [3, partSize],
+      ],
+    );
+    for (const part of cutter.contiguous()) {
+      // A part is streamed when the slot is free as its buffer starts, else uploaded whole.
+      const body = bodies.get(part.n);
+      if (body === undefined) assert.ok(uploaded.includes(part.n), `part ${part.n} was sent one way`);
+      else {
+        assert.equal(part.etag, `streamed-${part.n}`);
+        const expected = source.subarray((part.n - 1) * partSize, part.n * partSize);
+        assert.ok(Buffer.concat(body).equals(expected), `part ${part.n} was streamed whole and in order`);
+      }
+    }
+    assert.ok(bodies.has(1), 'the first part was streamed');
+    assert.ok(
+      !log.some((line) => line.startsWith('stream 4')),
+      'the tail, which the body does not fill, is not',
+    );
+    cutter.close();
+    assert.equal(buffers.stats().inUseBytes, 0);
+  });
+
+  it('aborts the streamed part of a body that ends short, and keeps its bytes', async () => {
+    const partSize = 64 * KiB;
+    const log: string[] = [];
+    const { stream } = fakeStream(log);
+    const buffers = new PartBuffers(16 * partSize);
+    const cutter = new PartCutter({
+      firstPart: 1,
+      plan: { size: partSize, grows: false },
+      concurrency: 2,
+      buffers,
+      upload: async (n) => `etag-${n}`,
+      stream,
+      expectedBytes: 2 * partSize,
+    });
+    const sent = randomBytes(partSize + 1000);
+    await feed(cutter, sent);
+    await cutter.settle();
+    assert.equal(cutter.failed, false);
+    assert.deepEqual(log, ['stream 1 65536', 'end 1', 'stream 2 65536', 'abort 2']);
+    assert.deepEqual(
+      cutter.contiguous().map((part) => part.etag),
+      ['streamed-1'],
+    );
+    assert.ok(cutter.takeRest().equals(sent.subarray(partSize)));
+    cutter.close();
+    assert.equal(buffers.stats().inUseBytes, 0);
+  });
+
+  it('uploads a part whole when its streamed request fails', async () => {
+    const partSize = 64 * KiB;
+    const source = randomBytes(2 * partSize);
+    const log: string[] = [];
+    const { stream } = fakeStream(log, { failPart: 1, failAfter: 20_000 });
+    const wholes: Array<[number, string]> = [];
+    const buffers = new PartBuffers(16 * partSize);
+    const cutter = new PartCutter({
+      firstPart: 1,
+      plan: { size: partSize, grows: false },
+      concurrency: 2,
+      buffers,
+      upload: async (n, body) => {
+        wholes.push([n, sha(body)]);
+        return `etag-${n}`;
+      },
+      stream,
+      expectedBytes: source.length,
+    });
+    await feed(cutter, source, 5000);
+    await cutter.settle();
+    assert.equal(cutter.failed, false);
+    assert.deepEqual(wholes, [[1, sha(source.subarray(0, partSize))]]);
+    assert.deepEqual(
+      cutter.contiguous().map((part) => part.etag),
+      ['etag-1', 'streamed-2'],
+    );
+    cutter.close();
+    assert.equal(buffers.stats().inUseBytes, 0);
   });
 });

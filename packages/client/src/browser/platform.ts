@@ -63,6 +63,7 @@ export function browserPlatform(options: BrowserPlatformOptions = {}): Platform 
     },
     connectivity: browserConnectivity(),
     keepFilesUpTo: options.keepFilesUpTo ?? DEFAULT_KEEP_FILES_UP_TO,
+    partChecksum: 'until-sha256',
     sliceBlob: (blob, start, end) => sliceInWorker(options.workerUrl, blob, start, end),
   };
 }

@@ -197,6 +197,12 @@ export interface Platform {
   /** Default of `keepFilesUpTo` (bytes); 0 where the default store cannot keep files. */
   keepFilesUpTo: number;
   /**
+   * Default of `checksum` for parts: `'until-sha256'` where the file's SHA-256 may take longer
+   * than sending it (WebAssembly in browsers), `false` where it is computed faster than any network
+   * sends (node:crypto): a per-part digest there would only hash every byte twice.
+   */
+  partChecksum: boolean | 'until-sha256';
+  /**
    * Bytes [start, end) of a `Blob` as a `Blob`, cut where it does not hold up the caller's thread
    * (a browser's worker: Chromium's `Blob.slice` waits for the browser process). Transports use it
    * for the request bodies they cut from a `Blob` source; without it they call the source's `slice`.

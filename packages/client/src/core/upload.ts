@@ -93,11 +93,13 @@ export interface UploadOptions {
   requestTimeoutMs?: number;
   /**
    * A SHA-256 with every request body. tus: `Upload-Checksum: sha256` per chunk when the server
-   * advertises it; default true. Parts: `Content-Digest` per part. By default only the parts sent
-   * before the file's SHA-256 is ready carry one: the server verifies the rest through the file's
-   * SHA-256 at `complete`, and when every part carried a digest `complete` does not wait for the
-   * fingerprint. `false`: no digest until the server refuses the file's SHA-256 (then the parts are
-   * compared with the server's digests and the differing ones sent again, with a digest).
+   * advertises it; default true. Parts: `Content-Digest` per part. By default, in browsers, only
+   * the parts sent before the file's SHA-256 is ready carry one: the server verifies the rest
+   * through the file's SHA-256 at `complete`, and when every part carried a digest `complete` does
+   * not wait for the fingerprint. In Node the default is `false`, since node:crypto hashes the file
+   * faster than it is sent. `false`: no digest until the server refuses the file's SHA-256 (then
+   * the parts are compared with the server's digests and the differing ones sent again, with a
+   * digest).
    */
   checksum?: boolean;
   /** tus: the first chunk goes with the creation request when the server advertises it. Default true. */
@@ -623,7 +625,7 @@ class UploadImpl implements Upload {
       stallTimeoutMs: this.#options.stallTimeoutMs ?? 30_000,
       requestTimeoutMs: this.#options.requestTimeoutMs ?? 30_000,
       rateLimiter: this.#rateLimiter,
-      checksum: this.#options.checksum ?? (this.#protocol === 'tus' ? true : 'until-sha256'),
+      checksum: this.#options.checksum ?? (this.#protocol === 'tus' ? true : this.#platform.partChecksum),
       creationWithUpload: this.#options.creationWithUpload ?? true,
       signal,
       onRetry: (event) => this.#events.emit('retry', event),
