@@ -41,6 +41,38 @@ describe('runPool', () => {
     assert.deepEqual(startedWhileFirstRan, [1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('with a window, runs no item further than the window from the first unfinished one', async () => {
+    // Item 0 runs until the pool can start nothing more; items 1..9 finish at once. With a window
+    // of 4, only items 1..3 may start while item 0 runs; the rest start after it.
+    const startedWhileFirstRan: number[] = [];
+    let firstRunning = false;
+    let releaseFirst = () => {};
+    const held = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    await runPool(
+      Array.from({ length: 10 }, (_, i) => i),
+      async (index) => {
+        if (index === 0) {
+          firstRunning = true;
+          await Promise.race([held, sleep(300)]);
+          firstRunning = false;
+          return 1;
+        }
+        if (firstRunning) startedWhileFirstRan.push(index);
+        await sleep(1);
+        return 1;
+      },
+      {
+        concurrency: new ConcurrencyController({ max: 2, adaptive: false }),
+        signal: new AbortController().signal,
+        window: 4,
+      },
+    );
+    releaseFirst();
+    assert.deepEqual(startedWhileFirstRan, [1, 2, 3]);
+  });
+
   it('never runs more tasks than the concurrency allows', async () => {
     let running = 0;
     let peak = 0;

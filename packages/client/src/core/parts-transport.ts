@@ -75,6 +75,20 @@ function missingFromDetails(details: Record<string, unknown> | undefined): numbe
   return undefined;
 }
 
+/**
+ * Bytes of parts a server may have to hold ahead of the first part it still lacks. A Ferry server
+ * computes the file's SHA-256 as parts arrive, in order; parts that arrive ahead of a slow one wait
+ * in its memory (64 MiB by default, for all uploads), and on S3, where they cannot be read back, an
+ * upload whose parts overflow that loses its running hash: `complete` then reads the whole object
+ * back (4 s per GiB against a local RGW).
+ */
+const WINDOW_BYTES = 56 * 1024 * 1024;
+
+/** How many parts, from the first unfinished one, may be in flight at once (see WINDOW_BYTES). */
+export function partsWindow(parallel: number, partSize: number): number {
+  return Math.max(parallel + 1, Math.floor(WINDOW_BYTES / partSize) + 1);
+}
+
 export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): Transport {
   const direct = mode === 's3-presigned';
   const protocol = 'parts';
@@ -352,7 +366,11 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
         await runPool(
           missing,
           (n, signal) => putPart(context, remote.url, n, partSize, checksum, confirm, signal, urls),
-          { concurrency: context.concurrency, signal: context.signal },
+          {
+            concurrency: context.concurrency,
+            signal: context.signal,
+            ...(direct ? {} : { window: partsWindow(context.concurrency.max, partSize) }),
+          },
         );
         context.setPhase('completing');
         const outcome = await complete(context, remote.url, verified.size === partCount);

@@ -106,9 +106,17 @@ export class ConcurrencyController {
 export function runPool<T>(
   items: Iterable<T>,
   task: (item: T, signal: AbortSignal) => Promise<number>,
-  options: { concurrency: ConcurrencyController; signal: AbortSignal },
+  options: {
+    concurrency: ConcurrencyController;
+    signal: AbortSignal;
+    /**
+     * At most this many items from the first unfinished one, in the items' order, are started: a
+     * slow item holds the pool back instead of letting it run arbitrarily far ahead.
+     */
+    window?: number;
+  },
 ): Promise<void> {
-  const { concurrency, signal } = options;
+  const { concurrency, signal, window = Number.POSITIVE_INFINITY } = options;
   const iterator = items[Symbol.iterator]();
   const stop = new AbortController();
   const onAbort = () => stop.abort(abortReason(signal));
@@ -119,6 +127,9 @@ export function runPool<T>(
     let running = 0;
     let exhausted = false;
     let failure: { error: unknown } | undefined;
+    /** Positions of the items in flight; the next item's position. */
+    const unfinished = new Set<number>();
+    let position = 0;
 
     const finish = () => {
       signal.removeEventListener('abort', onAbort);
@@ -129,20 +140,25 @@ export function runPool<T>(
 
     const fill = () => {
       while (failure === undefined && !stop.signal.aborted && !exhausted && running < concurrency.current) {
+        if (unfinished.size > 0 && position - Math.min(...unfinished) >= window) break;
         const next = iterator.next();
         if (next.done) {
           exhausted = true;
           break;
         }
+        const at = position++;
+        unfinished.add(at);
         running += 1;
         concurrency.started();
         task(next.value, stop.signal).then(
           (bytes) => {
+            unfinished.delete(at);
             running -= 1;
             concurrency.succeeded(bytes);
             fill();
           },
           (error: unknown) => {
+            unfinished.delete(at);
             running -= 1;
             if (failure === undefined && !stop.signal.aborted) {
               failure = { error };
