@@ -52,7 +52,7 @@ export interface PartsServiceOptions {
   now?: () => number;
   /**
    * Bytes of received parts the process keeps in memory so the whole file's SHA-256 is computed as
-   * the parts arrive (see parts-hasher.ts). Default 64 MiB; 0 reads every part back instead.
+   * the parts arrive (see parts-hasher.ts). Default 128 MiB; 0 reads every part back instead.
    */
   hashMemoryBytes?: number;
   /** Where SHA-256 is computed. Default: the process's hashing thread. */
@@ -61,8 +61,12 @@ export interface PartsServiceOptions {
   hooks?: UploadHooks;
 }
 
-/** Default of `hashMemoryBytes`: parallel 8 MiB parts of a few uploads at once. */
-export const DEFAULT_HASH_MEMORY_BYTES = 64 * 1024 * 1024;
+/**
+ * Default of `hashMemoryBytes`: the parts a client may send ahead of a slow one (the Ferry client
+ * starts none more than max(56 MiB, 2 × parallel parts) after its first unfinished part: 120 MiB
+ * with 8 in parallel), and parallel parts of a few uploads.
+ */
+export const DEFAULT_HASH_MEMORY_BYTES = 128 * 1024 * 1024;
 
 /** Where part `n` of a parts upload lies in its file, and the upload's geometry. */
 export interface PartPlacement {
