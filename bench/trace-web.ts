@@ -14,7 +14,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromiumPath } from './lib/cdp.ts';
+import { chromiumArgs, chromiumPath } from './lib/cdp.ts';
 import { probeFerry, repoRoot, serverDefs, startServer } from './lib/servers.ts';
 
 const { values } = parseArgs({
@@ -63,19 +63,7 @@ execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'ensure-web.mjs')
 
 const server = await startServer(serverDefs(probeFerry()).ferry, path.join(temp, 'data'));
 const profile = path.join(temp, 'profile');
-const chromium = spawn(
-  chromiumPath,
-  [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--remote-debugging-port=0',
-    `--user-data-dir=${profile}`,
-    'about:blank',
-  ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
+const chromium = spawn(chromiumPath, chromiumArgs(profile), { stdio: ['ignore', 'ignore', 'pipe'] });
 const wsUrl = await new Promise<string>((resolve) => {
   let seen = '';
   chromium.stderr.setEncoding('utf8').on('data', (text: string) => {

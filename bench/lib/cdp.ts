@@ -41,21 +41,24 @@ export interface CdpBrowser {
   close(): Promise<void>;
 }
 
+/** Headless Chromium's arguments here: DevTools on a free port, `profile` as its user data. */
+export function chromiumArgs(profile: string): string[] {
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--remote-debugging-port=0',
+    `--user-data-dir=${profile}`,
+    'about:blank',
+  ];
+}
+
 export async function launchChromium(): Promise<CdpBrowser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-chromium-'));
-  const child: ChildProcess = spawn(
-    chromiumPath,
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--remote-debugging-port=0',
-      `--user-data-dir=${profile}`,
-      'about:blank',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child: ChildProcess = spawn(chromiumPath, chromiumArgs(profile), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   track(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const wsUrl = await new Promise<string>((resolve, reject) => {

@@ -212,8 +212,10 @@ export function defaultMemoryBudget(partSize: number, concurrency: number): numb
 
 /** What S3 holds for an upload in progress. */
 interface UploadState {
-  /** Parts 1..k without a gap, each of its planned size except possibly the last. */
+  /** Parts 1..k without a gap, each of its planned size except possibly the last (empty in `#known`). */
   parts: UploadedPart[];
+  /** k */
+  partCount: number;
   partBytes: number;
   /** The last part is shorter than planned: no more bytes can follow. */
   closed: boolean;
@@ -363,7 +365,7 @@ class S3Store implements S3DataStore {
       : undefined;
     const limit = state.closed ? 0 : options.maxBytes;
     const cutter = new PartCutter({
-      firstPart: state.parts.length + 1,
+      firstPart: state.partCount + 1,
       plan: ref.plan,
       concurrency: this.#concurrency,
       buffers: this.#buffers,
@@ -391,18 +393,19 @@ class S3Store implements S3DataStore {
         return result(0);
       }
       const written = cutter.contiguous();
-      const partBytes = state.partBytes + written.reduce((sum, part) => sum + part.size, 0);
+      let partBytes = state.partBytes + written.reduce((sum, part) => sum + part.size, 0);
+      let partCount = state.partCount + written.length;
       const rest = cutter.takeRest();
-      const parts = [...state.parts, ...written];
-      let tail: { start: number; size: number } | undefined;
+      let tail: { size: number } | undefined;
       // At maxBytes the upload cannot grow any more: its tail is its last part, not an incomplete part.
       const last = options.maxBytes !== undefined && outcome.received === options.maxBytes;
       if (rest.byteLength > 0 && last) {
-        const n = cutter.nextPart;
-        parts.push({ n, size: rest.byteLength, etag: await this.#uploadPart(ref, n, rest) });
+        await this.#uploadPart(ref, cutter.nextPart, rest);
         await this.#deleteIncomplete(ref);
+        partBytes += rest.byteLength;
+        partCount += 1;
       } else if (rest.byteLength > 0) {
-        tail = { start: partBytes, size: rest.byteLength };
+        tail = { size: rest.byteLength };
         await this.#send('PutObject', () =>
           this.#client.send(
             new PutObjectCommand({
@@ -420,7 +423,17 @@ class S3Store implements S3DataStore {
         // Nothing reached S3 after all (every byte is still in memory: impossible with bytes received).
         return result(outcome.received);
       }
-      this.#remember(key, stateOf(ref.plan, parts, tail));
+      // Parts 1..partCount are full (the cutter cuts whole parts), but the one that ended the upload.
+      this.#remember(key, {
+        parts: [],
+        partCount,
+        partBytes,
+        closed: state.closed || (last && rest.byteLength > 0),
+        stale: [],
+        tail,
+        staleTail: false,
+        offset: partBytes + (tail?.size ?? 0),
+      });
       return result(outcome.received);
     } finally {
       cutter.close();
@@ -848,12 +861,13 @@ class S3Store implements S3DataStore {
     return stateOf(ref.plan, listed, tail);
   }
 
+  /** Keeps `state` (without its list of parts: 10,000 of them may make one upload's list). */
   #remember(key: string, state: UploadState): void {
     if (this.#known.size >= MAX_KNOWN) {
       const oldest = this.#known.keys().next();
       if (!oldest.done) this.#known.delete(oldest.value);
     }
-    this.#known.set(key, state);
+    this.#known.set(key, { ...state, parts: [] });
   }
 
   /** The incomplete part's start and size, if there is one. */
@@ -906,17 +920,27 @@ class S3Store implements S3DataStore {
 
   async #uploadPart(ref: InProgressKey, n: number, body: Buffer, signal?: AbortSignal): Promise<string> {
     void signal; // a part in flight is finished even when the body stops: its bytes were received
+    return this.#sendPart(ref, n, body, body.byteLength);
+  }
+
+  /** UploadPart `n` of `size` bytes; resolves with its ETag. */
+  async #sendPart(
+    ref: InProgressKey,
+    n: number,
+    body: Buffer | PassThrough,
+    size: number,
+    abortSignal?: AbortSignal,
+  ): Promise<string> {
+    const command = new UploadPartCommand({
+      Bucket: this.bucket,
+      Key: ref.objectKey,
+      UploadId: ref.uploadId,
+      PartNumber: n,
+      Body: body,
+      ContentLength: size,
+    });
     const answer = await this.#send('UploadPart', () =>
-      this.#client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: ref.objectKey,
-          UploadId: ref.uploadId,
-          PartNumber: n,
-          Body: body,
-          ContentLength: body.byteLength,
-        }),
-      ),
+      this.#client.send(command, abortSignal === undefined ? {} : { abortSignal }),
     );
     return answer.ETag ?? '';
   }
@@ -926,19 +950,7 @@ class S3Store implements S3DataStore {
     const body = new PassThrough({ highWaterMark: 1024 * 1024 });
     body.on('error', () => {});
     const abort = new AbortController();
-    const done = this.#send('UploadPart', () =>
-      this.#client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: ref.objectKey,
-          UploadId: ref.uploadId,
-          PartNumber: n,
-          Body: body,
-          ContentLength: size,
-        }),
-        { abortSignal: abort.signal },
-      ),
-    ).then((answer) => answer.ETag ?? '');
+    const done = this.#sendPart(ref, n, body, size, abort.signal);
     // Settled by the cutter; never an unhandled rejection.
     done.catch(() => {});
     return {
@@ -1128,6 +1140,7 @@ function stateOf(
   const current = tail !== undefined && !closed && tail.start === partBytes;
   return {
     parts,
+    partCount: parts.length,
     partBytes,
     closed,
     stale,
