@@ -39,21 +39,49 @@ describe('rate limit: the client backs off and completes', () => {
     }
   }
 
-  for (const protocol of PROTOCOLS) {
-    it(`${protocol}: a 429 with Retry-After on creation is waited out, and the upload completes`, async () => {
-      await exhaust();
-      const bytes = randomBytes(3 * MiB + 7);
-      const retries: RetryEvent[] = [];
-      const upload = createUpload({
-        endpoint: endpoints[protocol],
-        protocol,
-        source: bytes,
-        resumeStore: false,
-      });
-      upload.on('retry', (event) => retries.push(event));
+  /**
+   * One upload started while other creations keep the budget spent (the budget refills by one a
+   * second, so on a busy machine the upload's own creation could otherwise find it refilled); the
+   * others stop at the upload's first retry, so its retry finds a creation again.
+   */
+  async function uploadWhileSpent(protocol: Protocol, bytes: Buffer): Promise<RetryEvent[]> {
+    await exhaust();
+    const retries: RetryEvent[] = [];
+    let spending = true;
+    const spend = (async () => {
+      while (spending)
+        await request(endpoints.tus, 'POST', { 'tus-resumable': '1.0.0', 'upload-length': '1' });
+    })();
+    const upload = createUpload({
+      endpoint: endpoints[protocol],
+      protocol,
+      source: bytes,
+      resumeStore: false,
+    });
+    upload.on('retry', (event) => {
+      spending = false;
+      retries.push(event);
+    });
+    try {
       const result = await upload.start();
       assert.equal(result.sha256, sha256(bytes));
       assert.deepEqual(await server.stored(result.url), { sha256: sha256(bytes), size: bytes.length });
+    } finally {
+      spending = false;
+      await spend;
+    }
+    return retries;
+  }
+
+  for (const protocol of PROTOCOLS) {
+    it(`${protocol}: a 429 with Retry-After on creation is waited out, and the upload completes`, async () => {
+      const bytes = randomBytes(3 * MiB + 7);
+      // The creation may still, rarely, take the one token that came back between two others: try again.
+      let retries: RetryEvent[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        retries = await uploadWhileSpent(protocol, bytes);
+        if (retries.some((event) => (event.error as ClientError).status === 429)) break;
+      }
       const limited = retries.filter((event) => (event.error as ClientError).status === 429);
       assert.ok(limited.length >= 1, `saw a 429 (retries: ${retries.map((e) => e.operation).join(', ')})`);
       for (const event of limited) {
