@@ -316,6 +316,35 @@ describe('parts client against Ferry', () => {
     }
   });
 
+  it("a big file: Node puts no Content-Digest even on the parts sent before its fingerprint is ready; a browser's default does", async () => {
+    // Above HASH_FIRST_UP_TO the upload starts before the file is hashed, so its first parts go out
+    // while the fingerprint is still running.
+    const path = join(dir, 'digests.bin');
+    await writeRandomFile(path, HASH_FIRST_UP_TO + 16 * MiB);
+    const expected = await fileDigest(path);
+    const sent: Record<string, (string | undefined)[]> = {};
+    for (const partChecksum of [false, 'until-sha256'] as const) {
+      const { platform, puts } = recordingPlatform();
+      const result = await createUploadWith(
+        { ...platform, partChecksum },
+        { endpoint, protocol: 'parts', source: path, chunkSize: 8 * MiB, resumeStore: false },
+      ).start();
+      await assertStored(result, expected);
+      sent[String(partChecksum)] = puts.sort((a, b) => a.n - b.n).map((put) => put.digest);
+    }
+    assert.ok(
+      sent['false']!.every((digest) => digest === undefined),
+      'Node (partChecksum false): no part carries a digest',
+    );
+    assert.match(
+      sent['until-sha256']![0] ?? '',
+      /^sha-256=:/,
+      'the first part, sent before the fingerprint, carries one',
+    );
+    assert.equal(nodePlatform().partChecksum, false, "Node's platform default");
+    await rm(path);
+  });
+
   it('a part sent wrong is found after the file SHA-256 is refused, and only it is sent again', async () => {
     const bytes = randomBytes(16 * MiB + 7);
     const { platform, puts } = recordingPlatform();

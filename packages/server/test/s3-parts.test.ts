@@ -135,19 +135,33 @@ describe('PartCutter', () => {
     }
   }
 
+  /** A cutter of 64 KiB parts from part 1 whose parts may be streamed; `upload` sends whole ones. */
+  function streamingCutter(options: {
+    concurrency: number;
+    stream: (n: number, size: number) => StreamedPart;
+    expectedBytes: number;
+    upload?: (n: number, body: Buffer) => Promise<string>;
+  }): { cutter: PartCutter; buffers: PartBuffers } {
+    const buffers = new PartBuffers(16 * 64 * KiB);
+    const cutter = new PartCutter({
+      firstPart: 1,
+      plan: { size: 64 * KiB, grows: false },
+      buffers,
+      upload: async (n) => `etag-${n}`,
+      ...options,
+    });
+    return { cutter, buffers };
+  }
+
   it('streams a part the body will fill while it arrives, within the same concurrency, and keeps the rest', async () => {
     const partSize = 64 * KiB;
     const source = randomBytes(3 * partSize + 500);
     const log: string[] = [];
     const { stream, bodies } = fakeStream(log);
-    const buffers = new PartBuffers(16 * partSize);
     const uploaded: number[] = [];
-    const cutter = new PartCutter({
-      firstPart: 1,
-      plan: { size: partSize, grows: false },
+    const { cutter, buffers } = streamingCutter({
       // One slot: the streamed part takes it, and must not stop the body that fills it.
       concurrency: 1,
-      buffers,
       upload: async (n) => {
         uploaded.push(n);
         return `etag-${n}`;
@@ -189,16 +203,7 @@ describe('PartCutter', () => {
     const partSize = 64 * KiB;
     const log: string[] = [];
     const { stream } = fakeStream(log);
-    const buffers = new PartBuffers(16 * partSize);
-    const cutter = new PartCutter({
-      firstPart: 1,
-      plan: { size: partSize, grows: false },
-      concurrency: 2,
-      buffers,
-      upload: async (n) => `etag-${n}`,
-      stream,
-      expectedBytes: 2 * partSize,
-    });
+    const { cutter, buffers } = streamingCutter({ concurrency: 2, stream, expectedBytes: 2 * partSize });
     const sent = randomBytes(partSize + 1000);
     await feed(cutter, sent);
     await cutter.settle();
@@ -219,12 +224,8 @@ describe('PartCutter', () => {
     const log: string[] = [];
     const { stream } = fakeStream(log, { failPart: 1, failAfter: 20_000 });
     const wholes: Array<[number, string]> = [];
-    const buffers = new PartBuffers(16 * partSize);
-    const cutter = new PartCutter({
-      firstPart: 1,
-      plan: { size: partSize, grows: false },
+    const { cutter, buffers } = streamingCutter({
       concurrency: 2,
-      buffers,
       upload: async (n, body) => {
         wholes.push([n, sha(body)]);
         return `etag-${n}`;
