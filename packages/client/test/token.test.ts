@@ -146,6 +146,10 @@ describe('upload tokens against Ferry with an auth secret', () => {
       const chunk = protocol === 'tus' ? 256 * 1024 : 5 * MiB;
       const bytes = randomBytes(3 * chunk);
       let calls = 0;
+      // When the last token handed out expires at the latest (its `exp` is whole seconds from a
+      // floored now). On a busy machine the first one may already have been renewed before the
+      // pause, so the pause lasts until whichever token the upload holds has expired.
+      let lastExpiry = 0;
       const upload = createUpload({
         endpoint: endpoints[protocol],
         protocol,
@@ -154,7 +158,9 @@ describe('upload tokens against Ferry with an auth secret', () => {
         // could leave a 1 s token a few ms, expired again before its request arrives).
         token: async () => {
           calls += 1;
-          return mint('alice', calls === 1 ? 1 : 3);
+          const ttl = calls === 1 ? 1 : 3;
+          lastExpiry = Date.now() + ttl * 1000;
+          return mint('alice', ttl);
         },
         chunkSize: chunk,
         parallel: 1,
@@ -168,7 +174,7 @@ describe('upload tokens against Ferry with an auth secret', () => {
       assert.notEqual(upload.state, 'failed');
       upload.pause();
       const callsBefore = calls;
-      await sleep(2100);
+      await sleep(Math.max(0, lastExpiry - Date.now()) + 1100);
       upload.resume();
       const result = await done;
       // The status read (tus HEAD, parts GET) after the pause met the expired token first.
