@@ -96,8 +96,11 @@ describe('an S3 outage mid-upload', { skip: !available }, () => {
     return hash.digest('hex');
   }
 
-  it('tus and parts uploads get retryable answers while the gateway is down and complete once it is back', async () => {
-    const started = Date.now();
+  // How long the gateway is down depends on how fast it stops and starts again (several seconds on
+  // a busy machine): the waits below are for conditions, and only this bounds the whole.
+  it('tus and parts uploads get retryable answers while the gateway is down and complete once it is back', {
+    timeout: 300_000,
+  }, async () => {
     // --- tus: a stream source that stops after 12 MiB until the gateway is down.
     const tusSource = randomBytes(30 * MiB + 11);
     let gatewayDown!: () => void;
@@ -124,7 +127,8 @@ describe('an S3 outage mid-upload', { skip: !available }, () => {
         endpoint: `${url}/files/`,
         uploadSize: tusSource.length,
         chunkSize: 20 * MiB,
-        retryDelays: Array.from({ length: 40 }, (_, i) => (i < 3 ? 250 : 500)),
+        // Enough tries for an outage of minutes: the client must not give up before the gateway is back.
+        retryDelays: Array.from({ length: 400 }, (_, i) => (i < 3 ? 250 : 500)),
         onShouldRetry: (error: DetailedError) => {
           const status = error.originalResponse?.getStatus();
           answers.push(`${error.originalRequest?.getMethod()} ${status ?? 'no answer'}`);
@@ -157,6 +161,7 @@ describe('an S3 outage mid-upload', { skip: !available }, () => {
     // --- the outage
     await paused;
     await script('stop-gateway');
+    const outageStarted = Date.now();
     gatewayDown();
     const refused = await putPart(3);
     const refusal = (await refused.json()) as { error: { code: string } };
@@ -166,16 +171,17 @@ describe('an S3 outage mid-upload', { skip: !available }, () => {
     assert.equal(completing.status, 409, 'complete without every part says which are missing');
     // The tus client meets the outage: its PATCH fails, its HEADs are answered 423.
     while (!answers.some((answer) => answer === 'HEAD 423')) {
-      assert.ok(Date.now() - started < 30_000, `no HEAD 423 seen: ${answers.join(', ')}`);
+      assert.ok(Date.now() - outageStarted < 120_000, `no HEAD 423 seen: ${answers.join(', ')}`);
       await sleep(100);
     }
     await sleep(1000);
     await script('start-gateway');
 
     // --- back: both complete, with the sources' bytes.
+    const backAt = Date.now();
     for (const n of [3, 4]) {
       let sent = await putPart(n);
-      for (let attempt = 0; sent.status === 503 && attempt < 20; attempt++) {
+      while (sent.status === 503 && Date.now() - backAt < 60_000) {
         await sleep(250);
         sent = await putPart(n);
       }
@@ -197,6 +203,5 @@ describe('an S3 outage mid-upload', { skip: !available }, () => {
     );
     assert.equal(await objectSha256(tusId), sha256(tusSource), 'the tus object is the source');
     assert.equal(await objectSha256(partsId), sha256(partsSource), 'the parts object is the source');
-    assert.ok(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
   });
 });
