@@ -163,13 +163,17 @@ describe('progress semantics', () => {
 
   it('events are throttled, and the last state is always delivered', async () => {
     const events: UploadProgress[] = [];
+    // The clock stands still while the updates come, as if they all came within 50 ms: a busy
+    // machine pausing the loop would otherwise let a second event through on time.
     const tracker = new ProgressTracker({
       totalBytes: 1000,
       onProgress: (event) => events.push(event),
       intervalMs: 50,
+      now: () => 0,
     });
     for (let i = 1; i <= 100; i++) tracker.confirmed(i * 10);
     assert.equal(events.length, 1);
+    // The trailing event comes from a 50 ms timer; one started later for 80 ms fires after it.
     await new Promise((resolve) => setTimeout(resolve, 80));
     assert.equal(events.length, 2);
     assert.equal(events[1]?.bytesConfirmed, 1000);
