@@ -217,7 +217,9 @@ describe('tus client under faults (Ferry behind an interceptor)', () => {
     const result = await upload.start();
     await assertStored(result.url, bytes);
     assert.equal((retries[0]?.error as ClientError | undefined)?.code, 'ERR_STALLED');
-    assert.ok(performance.now() - started < 5000);
+    // Cut by the 400 ms set here, not by the 30 s default (the bound leaves a busy machine room).
+    const took = performance.now() - started;
+    assert.ok(took < 20_000, `took ${Math.round(took)} ms`);
   });
 
   it('a 4xx that cannot get better fails at once, without retries', async () => {
