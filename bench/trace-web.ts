@@ -25,6 +25,8 @@ const { values } = parseArgs({
     // The V8 sampling profiler costs the page CPU and lengthens its first task; leave it out to see
     // the tasks as the bench does.
     'no-profiler': { type: 'boolean', default: false },
+    // No trace at all: the upload as the bench runs it, to read each process's CPU time from outside.
+    'no-trace': { type: 'boolean', default: false },
   },
 });
 const protocol = values.protocol;
@@ -149,7 +151,7 @@ listeners.add((m) => {
 const tracingDone = new Promise<void>((resolve) =>
   listeners.add((m) => m.method === 'Tracing.tracingComplete' && resolve()),
 );
-await send('Tracing.start', {
+if (!values['no-trace']) await send('Tracing.start', {
   traceConfig: {
     includedCategories: [
       'toplevel',
@@ -185,8 +187,10 @@ for (;;) {
   await new Promise((resolve) => setTimeout(resolve, 250));
 }
 const seconds = (Date.now() - pickedAt) / 1000;
-await send('Tracing.end');
-await tracingDone;
+if (!values['no-trace']) {
+  await send('Tracing.end');
+  await tracingDone;
+}
 clearInterval(sampler);
 const pageTasks = await evaluate<{ start: number; ms: number }[]>('seen.tasks');
 socket.close();
