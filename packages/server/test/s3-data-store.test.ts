@@ -10,6 +10,7 @@ import {
   s3StoreOptions,
   uniqueKeyPrefix,
 } from '@ferry/testing';
+import { COLLECTOR_KEY } from '../src/service/young-garbage.ts';
 import { createS3DataStore, type S3DataStore } from '../src/stores/s3/s3-data-store.ts';
 
 const settings = await s3Service();
@@ -332,10 +333,20 @@ describe('s3 data store', { skip: settings === undefined }, () => {
       await assert.rejects(reader.sha256Of(key, data.length), { code: 'ERR_METHOD_NOT_ALLOWED' });
       await store.append(key, 0, Readable.from([data]), { maxBytes: data.length });
       const finishedKey = await store.finalize(key, { id, size: data.length });
-      assert.equal(
-        await reader.sha256Of(finishedKey, data.length),
-        createHash('sha256').update(data).digest('hex'),
-      );
+      // The `ferry` command registers a collection function; the read asks for a young collection
+      // after each range it hashed.
+      const collections: unknown[] = [];
+      const registry = globalThis as { [COLLECTOR_KEY]?: unknown };
+      registry[COLLECTOR_KEY] = (options: unknown) => collections.push(options);
+      try {
+        assert.equal(
+          await reader.sha256Of(finishedKey, data.length),
+          createHash('sha256').update(data).digest('hex'),
+        );
+      } finally {
+        delete registry[COLLECTOR_KEY];
+      }
+      assert.deepEqual(collections, Array(13).fill({ type: 'minor' }));
       await assert.rejects(reader.sha256Of(finishedKey, data.length + 1), /bytes, \d+ expected/);
       const emptyId = randomUploadId();
       const empty = await store.finalize(await store.create({ id: emptyId, size: 0 }), {

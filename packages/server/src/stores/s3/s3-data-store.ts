@@ -34,6 +34,7 @@
  * that aborts incomplete multipart uploads after some days cleans up after uploads that expire
  * while S3 is unreachable.
  */
+
 import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -53,6 +54,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { UploadError } from '@ferry/protocol';
+import { collectYoungGarbage } from '../../service/young-garbage.ts';
 import { type ChunkSink, readBody } from '../body-reader.ts';
 import type {
   AppendOptions,
@@ -764,7 +766,12 @@ class S3Store implements S3DataStore {
     }
     return sha256InOrder(fetchRange, size, {
       ...this.#readBack,
-      hashed: (bytes) => buffers.give(bytes),
+      hashed: (bytes) => {
+        buffers.give(bytes);
+        // The chunks this range arrived in are garbage now; without this they wait for a full
+        // collection, and the process's peak memory grew with the length of the read.
+        collectYoungGarbage();
+      },
       ...(signal ? { signal } : {}),
     });
   }

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { COLLECTOR_KEY, collectYoungGarbage } from '../src/service/young-garbage.ts';
+
+const registry = globalThis as { [COLLECTOR_KEY]?: unknown; gc?: unknown };
+
+describe('collectYoungGarbage', () => {
+  afterEach(() => {
+    delete registry[COLLECTOR_KEY];
+    delete registry.gc;
+  });
+
+  it('asks the registered function for a young collection, else globalThis.gc, else does nothing', () => {
+    assert.equal(registry.gc, undefined, 'this test runs without --expose-gc');
+    collectYoungGarbage();
+    const exposed: unknown[] = [];
+    registry.gc = (options: unknown) => exposed.push(options);
+    collectYoungGarbage();
+    assert.deepEqual(exposed, [{ type: 'minor' }]);
+    const registered: unknown[] = [];
+    registry[COLLECTOR_KEY] = (options: unknown) => registered.push(options);
+    collectYoungGarbage();
+    assert.deepEqual(registered, [{ type: 'minor' }]);
+    assert.equal(exposed.length, 1, 'the registered function wins');
+    registry[COLLECTOR_KEY] = 'not a function';
+    delete registry.gc;
+    collectYoungGarbage();
+  });
+
+  it('the ferry command registers a working collector and leaves the global scope without gc', () => {
+    // `ferry --version` runs the command's start-up and exits; the flag check runs in its process.
+    const bin = fileURLToPath(new URL('../../cli/bin/ferry.js', import.meta.url));
+    const probe = `
+      process.argv = [process.argv[0], ${JSON.stringify(bin)}, '--version'];
+      process.exit = () => {};
+      await import(${JSON.stringify(bin)});
+      const collect = globalThis[Symbol.for('ferry.collectGarbage')];
+      collect({ type: 'minor' });
+      const vm = await import('node:vm');
+      console.log(JSON.stringify({ type: typeof collect, gc: typeof globalThis.gc, context: vm.runInNewContext('typeof gc') }));
+    `;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const last = run.stdout.trim().split('\n').at(-1)!;
+    assert.deepEqual(JSON.parse(last), { type: 'function', gc: 'undefined', context: 'undefined' });
+  });
+});
