@@ -135,6 +135,7 @@ function renderers(): number[] {
 const sampled = renderers();
 const samples: { t: number; pid: number; cpu: number; wait: number }[] = [];
 const sampler = setInterval(() => {
+  if (values['no-trace']) return;
   const t = Number(process.hrtime.bigint() / 1000n);
   for (const pid of sampled) {
     try {
@@ -151,25 +152,26 @@ listeners.add((m) => {
 const tracingDone = new Promise<void>((resolve) =>
   listeners.add((m) => m.method === 'Tracing.tracingComplete' && resolve()),
 );
-if (!values['no-trace']) await send('Tracing.start', {
-  traceConfig: {
-    includedCategories: [
-      'toplevel',
-      'devtools.timeline',
-      'disabled-by-default-devtools.timeline',
-      'v8.execute',
-      'v8',
-      'blink',
-      ...(values['no-profiler'] ? [] : ['disabled-by-default-v8.cpu_profiler']),
-      'disabled-by-default-v8.gc',
-      'mojom',
-      'ipc',
-      'scheduler',
-    ],
-    recordMode: 'recordContinuously',
-  },
-  transferMode: 'ReportEvents',
-});
+if (!values['no-trace'])
+  await send('Tracing.start', {
+    traceConfig: {
+      includedCategories: [
+        'toplevel',
+        'devtools.timeline',
+        'disabled-by-default-devtools.timeline',
+        'v8.execute',
+        'v8',
+        'blink',
+        ...(values['no-profiler'] ? [] : ['disabled-by-default-v8.cpu_profiler']),
+        'disabled-by-default-v8.gc',
+        'mojom',
+        'ipc',
+        'scheduler',
+      ],
+      recordMode: 'recordContinuously',
+    },
+    transferMode: 'ReportEvents',
+  });
 await send('DOM.enable', {}, sessionId);
 const { root } = await send('DOM.getDocument', {}, sessionId);
 const { nodeId } = await send(
@@ -193,6 +195,26 @@ if (!values['no-trace']) {
 }
 clearInterval(sampler);
 const pageTasks = await evaluate<{ start: number; ms: number }[]>('seen.tasks');
+// CPU time of every Chromium process of this run and of the server, from pick to end (the page was
+// idle before the pick): where the CPU of an upload from the browser goes.
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+};
+const processCpu: string[] = [];
+if (values['no-trace']) {
+  const lines = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n');
+  for (const line of lines.filter((l) => l.includes(profile))) {
+    const pid = Number(line.trim().split(/\s+/)[0]);
+    const kind =
+      /--utility-sub-type=([\w.]+)/.exec(line)?.[1] ?? /--type=([\w-]+)/.exec(line)?.[1] ?? 'browser';
+    try {
+      processCpu.push(`${kind} ${cpuSeconds(pid).toFixed(2)}`);
+    } catch {}
+  }
+  for (const pid of server.pids) processCpu.push(`ferry serve ${cpuSeconds(pid).toFixed(2)}`);
+}
 socket.close();
 chromium.kill('SIGTERM');
 await server.stop();
@@ -202,6 +224,10 @@ console.log(
   `${protocol}: ${(size / 1e6 / seconds).toFixed(1)} MB/s, ${seconds.toFixed(1)} s, ${events.length} trace events`,
 );
 console.log(`page's long tasks: ${pageTasks.map((t) => t.ms.toFixed(0)).join(', ')}`);
+if (values['no-trace']) {
+  console.log(`CPU seconds since start, by process:\n  ${processCpu.join('\n  ')}`);
+  process.exit(0);
+}
 
 // The page's main thread: CrRendererMain of the renderer with the most top-level task time.
 const names = new Map<string, string>();
