@@ -1,14 +1,15 @@
 /**
- * A hint to V8 to collect its young generation now, for loops that read many bytes they drop at
- * once.
+ * Hints to V8 to collect garbage now, for loops that read many bytes they drop at once.
  *
  * Every chunk Node reads from a socket is a fresh Buffer outside V8's heap, held by a small object
  * in the young generation. V8 collects that generation when its objects fill it, and those chunks
  * fill it slowly: the memory behind them waits for a full collection started by the outside memory
  * it adds up to. Reading an object back from S3 (8 MiB ranges, 4 at a time) so left 100–190 MiB
- * of dropped chunks around; with a young collection after each range the peak fell by about
- * 80–90 MiB, and stopped depending on how long the read lasted (docs/operations.md). A young
- * collection of dead chunks takes well under a millisecond.
+ * of dropped chunks around. Young collections alone promote the chunks still in use at that moment,
+ * which then wait in the old generation: the peak still grew over a 4 GiB read. A young collection
+ * every 2 MiB and a full one every 64 MiB held the read at a flat 165–180 MiB for 1 and 4 GiB
+ * (docs/operations.md). A young collection of dead chunks takes well under a millisecond, a full
+ * one of this small heap a few.
  *
  * Node offers no collection call without `--expose-gc`. The `ferry` command registers one under
  * `COLLECTOR_KEY` when it starts; a process started with `--expose-gc` has `globalThis.gc`, which is
@@ -26,7 +27,10 @@ function collector(): Collector | undefined {
   return typeof candidate === 'function' ? (candidate as Collector) : undefined;
 }
 
-/** Collects V8's young generation when a collection function was made available; else nothing. */
-export function collectYoungGarbage(): void {
-  collector()?.({ type: 'minor' });
+/**
+ * Collects V8's young generation (`minor`) or everything (`major`) when a collection function was
+ * made available; else nothing.
+ */
+export function collectGarbage(type: 'minor' | 'major'): void {
+  collector()?.({ type });
 }

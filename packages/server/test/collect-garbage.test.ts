@@ -2,31 +2,32 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { COLLECTOR_KEY, collectYoungGarbage } from '../src/service/young-garbage.ts';
+import { COLLECTOR_KEY, collectGarbage } from '../src/service/collect-garbage.ts';
 
 const registry = globalThis as { [COLLECTOR_KEY]?: unknown; gc?: unknown };
 
-describe('collectYoungGarbage', () => {
+describe('collectGarbage', () => {
   afterEach(() => {
     delete registry[COLLECTOR_KEY];
     delete registry.gc;
   });
 
-  it('asks the registered function for a young collection, else globalThis.gc, else does nothing', () => {
+  it('asks the registered function for the collection, else globalThis.gc, else does nothing', () => {
     assert.equal(registry.gc, undefined, 'this test runs without --expose-gc');
-    collectYoungGarbage();
+    collectGarbage('minor');
     const exposed: unknown[] = [];
     registry.gc = (options: unknown) => exposed.push(options);
-    collectYoungGarbage();
+    collectGarbage('minor');
     assert.deepEqual(exposed, [{ type: 'minor' }]);
     const registered: unknown[] = [];
     registry[COLLECTOR_KEY] = (options: unknown) => registered.push(options);
-    collectYoungGarbage();
-    assert.deepEqual(registered, [{ type: 'minor' }]);
+    collectGarbage('minor');
+    collectGarbage('major');
+    assert.deepEqual(registered, [{ type: 'minor' }, { type: 'major' }]);
     assert.equal(exposed.length, 1, 'the registered function wins');
     registry[COLLECTOR_KEY] = 'not a function';
     delete registry.gc;
-    collectYoungGarbage();
+    collectGarbage('minor');
   });
 
   it('the ferry command registers a working collector and leaves the global scope without gc', () => {
