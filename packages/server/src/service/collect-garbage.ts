@@ -7,7 +7,7 @@
  * it adds up to. Reading an object back from S3 (8 MiB ranges, 4 at a time) so left 100–190 MiB
  * of dropped chunks around. Young collections alone promote the chunks still in use at that moment,
  * which then wait in the old generation: the peak still grew over a 4 GiB read. A young collection
- * every 2 MiB and a full one every 64 MiB held the read at a flat 165–180 MiB for 1 and 4 GiB
+ * every 2 MiB and a full one every 256 MiB held the read at a flat 168–186 MiB for 1 and 4 GiB
  * (docs/operations.md). A young collection of dead chunks takes well under a millisecond, a full
  * one of this small heap a few.
  *

@@ -232,14 +232,15 @@ interface UploadState {
 
 /**
  * Bytes read back between two collections, and every how many of them the collection is a full
- * one (64 MiB). Measured on a presigned upload's read-back (peak RSS of the server, 1 GiB / 4 GiB):
+ * one (256 MiB). Measured on a presigned upload's read-back (peak RSS of the server, 1 GiB / 4 GiB):
  * left to V8, 298–318 / 340 MiB; a young collection per 8 MiB range, 216–237 / 238–243 MiB; one per
- * 2 MiB, 177–180 / 195–263 MiB, still growing during a long read (chunks in use at a young
- * collection move to the old generation and wait there); with a full collection every 64 MiB
- * as well, 165 / 179 MiB, flat during the read, and no more CPU.
+ * 2 MiB, 170–188 / 195–263 MiB, still growing during a long read (chunks in use at a young
+ * collection move to the old generation and wait there); with a full collection every 64 MiB as
+ * well, 165–167 / 179 MiB, but the read of 1 GiB took 4.0–4.7 s instead of 3.3–3.4 s; every
+ * 256 MiB, 168 / 186 MiB, flat during the read, in 3.5–3.6 s.
  */
 const READ_BACK_COLLECT_BYTES = 2 * 1024 * 1024;
-const READ_BACK_FULL_COLLECT_EVERY = 32;
+const READ_BACK_FULL_COLLECT_EVERY = 128;
 
 class S3Store implements S3DataStore {
   readonly kind = 's3';
