@@ -42,25 +42,26 @@ describe('runPool', () => {
   });
 
   it('with a window, runs no item further than the window from the first unfinished one', async () => {
-    // Item 0 runs until the pool can start nothing more; items 1..9 finish at once. With a window
-    // of 4, only items 1..3 may start while item 0 runs; the rest start after it.
+    // Item 0 runs until the pool has had its chance to start item 4: it is let go in the turn after
+    // item 3 finished (whose completion tries to start the next items at once). Items 1..9 finish
+    // at once. With a window of 4, only items 1..3 may start while item 0 runs.
     const startedWhileFirstRan: number[] = [];
     let firstRunning = false;
     let releaseFirst = () => {};
-    const held = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
-    });
     await runPool(
       Array.from({ length: 10 }, (_, i) => i),
       async (index) => {
         if (index === 0) {
           firstRunning = true;
-          await Promise.race([held, sleep(300)]);
+          await new Promise<void>((resolve) => {
+            releaseFirst = resolve;
+          });
           firstRunning = false;
           return 1;
         }
         if (firstRunning) startedWhileFirstRan.push(index);
         await sleep(1);
+        if (index === 3) setImmediate(() => releaseFirst());
         return 1;
       },
       {
@@ -69,7 +70,6 @@ describe('runPool', () => {
         window: 4,
       },
     );
-    releaseFirst();
     assert.deepEqual(startedWhileFirstRan, [1, 2, 3]);
   });
 

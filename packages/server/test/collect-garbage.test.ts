@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { COLLECTOR_KEY, collectGarbage } from '../src/service/collect-garbage.ts';
+import { COLLECTOR_KEY, collectGarbage, droppedBytesCollector } from '../src/service/collect-garbage.ts';
 
 const registry = globalThis as { [COLLECTOR_KEY]?: unknown; gc?: unknown };
 
@@ -28,6 +28,22 @@ describe('collectGarbage', () => {
     registry[COLLECTOR_KEY] = 'not a function';
     delete registry.gc;
     collectGarbage('minor');
+  });
+
+  it('droppedBytesCollector: a young collection per so many bytes dropped, every so many a full one', () => {
+    const asked: string[] = [];
+    registry[COLLECTOR_KEY] = ({ type }: { type: string }) => asked.push(type);
+    const garbage = droppedBytesCollector(1000, 3);
+    garbage.dropped(999);
+    assert.deepEqual(asked, []);
+    garbage.dropped(1);
+    assert.deepEqual(asked, ['minor']);
+    // A chunk that crosses the threshold keeps its remainder: 1500 + 500 make the next thousand.
+    garbage.dropped(1500);
+    garbage.dropped(500);
+    assert.deepEqual(asked, ['minor', 'minor', 'major']);
+    for (let i = 0; i < 6; i++) garbage.dropped(500);
+    assert.deepEqual(asked, ['minor', 'minor', 'major', 'minor', 'minor', 'major']);
   });
 
   it('the ferry command registers a working collector and leaves the global scope without gc', () => {

@@ -34,7 +34,6 @@
  * that aborts incomplete multipart uploads after some days cleans up after uploads that expire
  * while S3 is unreachable.
  */
-
 import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -54,7 +53,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { UploadError } from '@ferry/protocol';
-import { collectGarbage } from '../../service/collect-garbage.ts';
+import { droppedBytesCollector } from '../../service/collect-garbage.ts';
 import { type ChunkSink, readBody } from '../body-reader.ts';
 import type {
   AppendOptions,
@@ -229,18 +228,6 @@ interface UploadState {
   staleTail: boolean;
   offset: number;
 }
-
-/**
- * Bytes read back between two collections, and every how many of them the collection is a full
- * one (256 MiB). Measured on a presigned upload's read-back (peak RSS of the server, 1 GiB / 4 GiB):
- * left to V8, 298–318 / 340 MiB; a young collection per 8 MiB range, 216–237 / 238–243 MiB; one per
- * 2 MiB, 170–188 / 195–263 MiB, still growing during a long read (chunks in use at a young
- * collection move to the old generation and wait there); with a full collection every 64 MiB as
- * well, 165–167 / 179 MiB, but the read of 1 GiB took 4.0–4.7 s instead of 3.3–3.4 s; every
- * 256 MiB, 168 / 186 MiB, flat during the read, in 3.5–3.6 s.
- */
-const READ_BACK_COLLECT_BYTES = 2 * 1024 * 1024;
-const READ_BACK_FULL_COLLECT_EVERY = 128;
 
 class S3Store implements S3DataStore {
   readonly kind = 's3';
@@ -747,8 +734,7 @@ class S3Store implements S3DataStore {
     // Every chunk is garbage once copied into its range's buffer. Left to V8 they waited for a full
     // collection, and the process's peak memory grew with the length of the read
     // (docs/operations.md, "Memory and garbage collection").
-    let uncollected = 0;
-    let collections = 0;
+    const garbage = droppedBytesCollector();
     const fetchRange = async (start: number, end: number, abort: AbortSignal): Promise<Uint8Array> => {
       const answer = await this.#send('GetObject', () =>
         this.#client.send(
@@ -770,12 +756,7 @@ class S3Store implements S3DataStore {
           if (at + piece.byteLength > length) throw new Error('S3 sent more bytes than asked');
           bytes.set(piece, at);
           at += piece.byteLength;
-          uncollected += piece.byteLength;
-          if (uncollected >= READ_BACK_COLLECT_BYTES) {
-            uncollected %= READ_BACK_COLLECT_BYTES;
-            collections += 1;
-            collectGarbage(collections % READ_BACK_FULL_COLLECT_EVERY === 0 ? 'major' : 'minor');
-          }
+          garbage.dropped(piece.byteLength);
         }
       } catch (error) {
         throw fromS3Error(error, 'GetObject');
