@@ -258,15 +258,26 @@ describe('parts client against Ferry', () => {
     await assertStored(again, { sha256: sha256(bytes), size: bytes.length });
   });
 
-  /** A platform whose HTTP seam records each part PUT: its number and its Content-Digest. */
-  function recordingPlatform(): { platform: Platform; puts: { n: number; digest: string | undefined }[] } {
+  interface RecordedPut {
+    n: number;
+    digest: string | undefined;
+    want: string | undefined;
+  }
+
+  /** A platform whose HTTP seam records each part PUT: its number, Content-Digest and Want-Content-Digest. */
+  function recordingPlatform(): { platform: Platform; puts: RecordedPut[] } {
     const base = nodePlatform();
-    const puts: { n: number; digest: string | undefined }[] = [];
+    const puts: RecordedPut[] = [];
     const http = {
       request(req: HttpRequest) {
         const part = /\/parts\/(\d+)$/.exec(req.url);
-        if (req.method === 'PUT' && part)
-          puts.push({ n: Number(part[1]), digest: req.headers['content-digest'] });
+        if (req.method === 'PUT' && part) {
+          puts.push({
+            n: Number(part[1]),
+            digest: req.headers['content-digest'],
+            want: req.headers['want-content-digest'],
+          });
+        }
         return base.http.request(req);
       },
       close: () => base.http.close(),
@@ -295,7 +306,7 @@ describe('parts client against Ferry', () => {
     };
   }
 
-  it('by default parts carry no Content-Digest; checksum: true sends one with each', async () => {
+  it("by default parts carry no Content-Digest and decline the server's; checksum: true sends one with each", async () => {
     const bytes = randomBytes(11 * MiB);
     for (const checksum of [undefined, true]) {
       const { platform, puts } = recordingPlatform();
@@ -310,8 +321,13 @@ describe('parts client against Ferry', () => {
       await assertStored(result, { sha256: sha256(bytes), size: bytes.length });
       assert.deepEqual(puts.map((put) => put.n).sort(), [1, 2, 3]);
       for (const put of puts) {
-        if (checksum) assert.match(put.digest ?? '', /^sha-256=:[A-Za-z0-9+/]{43}=:$/);
-        else assert.equal(put.digest, undefined);
+        if (checksum) {
+          assert.match(put.digest ?? '', /^sha-256=:[A-Za-z0-9+/]{43}=:$/);
+          assert.equal(put.want, undefined);
+        } else {
+          assert.equal(put.digest, undefined);
+          assert.equal(put.want, 'sha-256=0', 'the server need not hash a part nobody compares');
+        }
       }
     }
   });

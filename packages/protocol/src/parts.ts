@@ -94,6 +94,29 @@ export function parseSha256Digest(field: string): Uint8Array | undefined {
   return undefined;
 }
 
+/**
+ * The `Want-Content-Digest` value (RFC 9530 §4: weight 0 is "not acceptable") with which a part
+ * request tells the server it has no use for the part's SHA-256: the server then does not hash the
+ * part (the whole file's SHA-256 is still computed and checked at `complete`), and the part's answer
+ * and status entry carry no `digest`.
+ */
+export const NO_PART_DIGEST = 'sha-256=0';
+
+/**
+ * Whether a `Want-Content-Digest` field (a structured dictionary of `algorithm=weight`, weights
+ * 0–10) accepts sha-256: false only when it gives sha-256 the weight 0. An absent or malformed field
+ * accepts it (the digest is then sent, as by default).
+ */
+export function acceptsSha256Digest(field: string | undefined): boolean {
+  if (field === undefined) return true;
+  for (const member of field.split(',')) {
+    const [algorithm, weight, ...rest] = member.split('=').map((piece) => piece.trim());
+    if (algorithm?.toLowerCase() !== 'sha-256' || rest.length > 0) continue;
+    if (weight !== undefined && /^(?:0|10|[1-9])$/.test(weight)) return weight !== '0';
+  }
+  return true;
+}
+
 // ---- Wire shapes (JSON bodies) ----
 
 /** `POST /uploads` */

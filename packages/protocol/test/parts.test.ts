@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
+  acceptsSha256Digest,
   base64ToUtf8,
   bytesToBase64,
   defaultPartSize,
   formatSha256Digest,
   fromRanges,
+  NO_PART_DIGEST,
   PART_LIMITS,
   parseSha256Digest,
   partCountOf,
@@ -72,6 +74,23 @@ describe('RFC 9530 digests', () => {
     const field = `sha-512=:${Buffer.alloc(64).toString('base64')}:, SHA-256=:${digest.toString('base64')}:`;
     assert.deepEqual(Buffer.from(parseSha256Digest(field) ?? []), digest);
     assert.equal(parseSha256Digest(`sha-512=:${Buffer.alloc(64).toString('base64')}:`), undefined);
+  });
+
+  it('Want-Content-Digest declines sha-256 only with the weight 0', () => {
+    assert.equal(acceptsSha256Digest(NO_PART_DIGEST), false);
+    assert.equal(acceptsSha256Digest('sha-512=3, SHA-256=0'), false);
+    for (const field of [
+      undefined,
+      '',
+      'sha-256=1',
+      'sha-256=10',
+      'sha-512=0',
+      'sha-256',
+      'sha-256=0.5',
+      'x',
+    ]) {
+      assert.equal(acceptsSha256Digest(field), true, String(field));
+    }
   });
 
   it('refuses malformed values', () => {

@@ -152,6 +152,83 @@ describe('parts API', () => {
     assert.equal((again.json as { deduplicated: boolean }).deduplicated, true);
   });
 
+  describe('parts whose client declines their digest (Want-Content-Digest: sha-256=0)', () => {
+    const decline = { 'want-content-digest': 'sha-256=0' };
+    interface Status {
+      parts?: Array<{ n: number; size: number; digest?: string }>;
+    }
+
+    it('answers and lists them without a digest; complete still verifies the whole file', async () => {
+      const file = randomBytes(2 * PART + 5);
+      const upload = await create({ size: file.length, partSize: PART });
+      for (const n of [3, 1, 2]) {
+        const reply = await putPart(upload.url, n, partOf(file, n), decline);
+        assert.equal(reply.status, 200, reply.body.toString());
+        assert.deepEqual(reply.json, { n, size: partOf(file, n).length });
+      }
+      const listed = ((await send(upload.url)).json as Status).parts ?? [];
+      assert.deepEqual(
+        listed.map((part) => part.digest),
+        [undefined, undefined, undefined],
+      );
+      // A wrong declared SHA-256 is still refused: the running hash covers every part.
+      const wrong = await postJson(`${upload.url}/complete`, { sha256: sha256(randomBytes(4)) });
+      assert.equal(wrong.code, 'ERR_SHA256_MISMATCH');
+      const done = await postJson(`${upload.url}/complete`, { sha256: sha256(file) });
+      assert.equal(done.status, 200, done.body.toString());
+      assert.equal((done.json as { file: { sha256: string } }).file.sha256, sha256(file));
+    });
+
+    it('other weights, other algorithms and a malformed field still get the digest', async () => {
+      const file = randomBytes(100);
+      const upload = await create({ size: file.length });
+      for (const want of ['sha-256=1', 'sha-512=0', 'sha-256=zero', 'sha-256']) {
+        const reply = await putPart(upload.url, 1, file, { 'want-content-digest': want });
+        assert.equal((reply.json as { digest?: string }).digest, digestOf(file), want);
+      }
+    });
+
+    it('a Content-Digest sent along is still checked, and answered', async () => {
+      const file = randomBytes(100);
+      const upload = await create({ size: file.length });
+      const bad = await putPart(upload.url, 1, file, {
+        ...decline,
+        'content-digest': digestOf(randomBytes(3)),
+      });
+      assert.equal(bad.code, 'ERR_DIGEST_MISMATCH');
+      const good = await putPart(upload.url, 1, file, { ...decline, 'content-digest': digestOf(file) });
+      assert.equal((good.json as { digest?: string }).digest, digestOf(file));
+    });
+
+    it("a part re-sent with other bytes after it was hashed: never the first bytes' SHA-256", async () => {
+      const file = randomBytes(2 * PART);
+      const upload = await create({ size: file.length, partSize: PART });
+      assert.equal((await putPart(upload.url, 1, randomBytes(PART), decline)).status, 200);
+      assert.equal((await putPart(upload.url, 2, partOf(file, 2), decline)).status, 200);
+      assert.equal((await putPart(upload.url, 1, partOf(file, 1), decline)).status, 200);
+      const done = await postJson(`${upload.url}/complete`, {});
+      assert.equal(done.status, 200, done.body.toString());
+      // Only its write tag tells the hashed part 1 from the stored one (no digests): the running hash
+      // must not vouch for the file, so it gets no SHA-256 rather than the first bytes' one.
+      const info = (done.json as { file: { url: string; sha256: string | null } }).file;
+      assert.ok(info.sha256 === null || info.sha256 === sha256(file), `wrong SHA-256 ${info.sha256}`);
+      assert.ok((await download(info.url)).body.equals(file));
+    });
+
+    it("after a refused whole-file SHA-256, the status lists every part's digest", async () => {
+      const file = randomBytes(2 * PART + 7);
+      const upload = await create({ size: file.length, partSize: PART });
+      for (let n = 1; n <= 3; n++) await putPart(upload.url, n, partOf(file, n), decline);
+      const refused = await postJson(`${upload.url}/complete`, { sha256: sha256(randomBytes(4)) });
+      assert.equal(refused.code, 'ERR_SHA256_MISMATCH');
+      const listed = ((await send(upload.url)).json as Status).parts ?? [];
+      assert.deepEqual(
+        listed.map((part) => part.digest),
+        [1, 2, 3].map((n) => digestOf(partOf(file, n))),
+      );
+    });
+  });
+
   it('accepts a part sent twice, and a re-sent part replaces the earlier bytes', async () => {
     const file = randomBytes(PART + 10);
     const upload = await create({ size: file.length, partSize: PART });

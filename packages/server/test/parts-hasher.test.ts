@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createMemoryLocker } from '../src/meta/memory-locker.ts';
-import type { PartRecord, UploadRecord } from '../src/meta/meta-store.ts';
+import { NO_PART_SHA256, type PartRecord, partIdentity, type UploadRecord } from '../src/meta/meta-store.ts';
 import { sharedDigestThread } from '../src/service/digest-thread.ts';
 import { PartsHasher, type PartsLayout, type PartTap } from '../src/service/parts-hasher.ts';
 import type { DataStore, Downloadable } from '../src/stores/data-store.ts';
@@ -70,7 +70,18 @@ function setup(size: number, retainBytes: number, readsInProgress = true) {
         this.send(1);
         const part = partRecord(n);
         recorded.set(n, part);
-        tap.stored(part.sha256);
+        tap.stored(partIdentity(part));
+      },
+      /** Stored as a client that declined the part's digest leaves it: no SHA-256, a write tag. */
+      storeWithoutDigest() {
+        this.send(1);
+        const part: PartRecord = {
+          ...partRecord(n),
+          sha256: NO_PART_SHA256,
+          writeTag: randomBytes(12).toString('base64url'),
+        };
+        recorded.set(n, part);
+        tap.stored(partIdentity(part));
       },
       fail() {
         tap.failed();
@@ -139,6 +150,33 @@ describe('PartsHasher', () => {
     for (let n = 1; n <= 3; n++) (await t.begin(n)).store();
     const changed = t.partRecord(2);
     t.recorded.set(2, { ...changed, sha256: '0'.repeat(64) });
+    assert.equal(await t.finish(), null);
+  });
+
+  it('parts without a digest, in parallel and out of order: their write tags vouch for them, nothing read back', async () => {
+    const t = setup(6 * PART + 1, 1024 * 1024);
+    const writes = [];
+    for (let n = 1; n <= t.partCount; n++) writes.push(await t.begin(n));
+    for (const write of writes) write.send(0.5);
+    for (const write of [...writes].reverse()) write.storeWithoutDigest();
+    assert.equal(await t.finish(), t.expected);
+    assert.equal(t.counter.bytesRead, 0);
+  });
+
+  it('a part without a digest written again elsewhere (another write tag): null, the caller re-reads', async () => {
+    const t = setup(3 * PART, 1024 * 1024);
+    for (let n = 1; n <= 3; n++) (await t.begin(n)).storeWithoutDigest();
+    const before = t.recorded.get(2) as PartRecord;
+    // Same size, same (absent) digest: only the write tag tells the new bytes from the hashed ones.
+    t.recorded.set(2, { ...before, writeTag: randomBytes(12).toString('base64url') });
+    assert.equal(await t.finish(), null);
+  });
+
+  it('a part with neither digest nor write tag (reported from S3) vouches for nothing: null', async () => {
+    const t = setup(3 * PART, 1024 * 1024);
+    t.recorded.set(1, { ...t.partRecord(1), sha256: NO_PART_SHA256 });
+    (await t.begin(2)).store();
+    (await t.begin(3)).store();
     assert.equal(await t.finish(), null);
   });
 

@@ -401,6 +401,24 @@ export function describeMetaStore(name: string, factory: () => Promise<MetaStore
         );
       });
 
+      it("keeps a part's write tag, and an empty SHA-256, and a re-sent part's new tag", async () => {
+        const upload = await store.create(partsUpload());
+        const tagged = { n: 2, size: 7, sha256: '', etag: null, storedAt: 2, writeTag: 'tag-a' };
+        assert.equal(await store.putPart(upload.id, tagged, null), true);
+        assert.deepEqual(await store.listParts(upload.id), [tagged]);
+        assert.equal(
+          await store.putPart(upload.id, { ...tagged, sha256: hex('2'), writeTag: 'tag-b' }, null),
+          true,
+        );
+        assert.deepEqual(await store.listParts(upload.id), [
+          { ...tagged, sha256: hex('2'), writeTag: 'tag-b' },
+        ]);
+        // A part recorded without a tag (reported from S3) lists without one, not with a stale one.
+        const { writeTag: _dropped, ...untagged } = tagged;
+        assert.equal(await store.putPart(upload.id, untagged, null), true);
+        assert.deepEqual(await store.listParts(upload.id), [untagged]);
+      });
+
       it('moves the expiry and the version with each part', async () => {
         const upload = await store.create(partsUpload({ expiresAt: 10 }));
         await store.putPart(upload.id, { n: 1, size: 5, sha256: hex('1'), etag: null, storedAt: 1 }, 5000);

@@ -11,6 +11,7 @@ export const ALLOWED_HEADERS = [
   'Authorization',
   'Content-Type',
   'Content-Digest',
+  'Want-Content-Digest',
   'Origin',
   'X-Requested-With',
   'X-Request-ID',

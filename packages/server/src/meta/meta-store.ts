@@ -61,16 +61,35 @@ export type NewUploadRecord = Omit<
 > &
   Partial<Pick<UploadRecord, 'partSize' | 'expectedSha256' | 'sniffedType' | 'allowedTypes'>>;
 
+/** `PartRecord.sha256` of a part whose SHA-256 the server did not compute. */
+export const NO_PART_SHA256 = '';
+
 /** A stored part of a parts-API upload. Recorded only after its bytes are stored (and synced). */
 export interface PartRecord {
   /** Part number, from 1. */
   n: number;
   size: number;
-  /** Lower-case hex SHA-256 of the part's bytes. */
+  /**
+   * Lower-case hex SHA-256 of the part's bytes; `NO_PART_SHA256` when the server did not compute
+   * it (the part went straight to S3, or its client declined the digest).
+   */
   sha256: string;
   /** The storage's own tag for the part (S3's ETag); `null` where the storage has none. */
   etag: string | null;
   storedAt: number;
+  /**
+   * Random, new for every write of the part through the server: tells two writes of the same part
+   * apart where no digest does. Absent on parts reported from S3 and on rows recorded before it existed.
+   */
+  writeTag?: string;
+}
+
+/**
+ * What tells one stored version of a part from another: its write tag where it has one, its SHA-256
+ * otherwise (`NO_PART_SHA256` for neither: nothing can vouch for such a part).
+ */
+export function partIdentity(part: Pick<PartRecord, 'sha256' | 'writeTag'>): string {
+  return part.writeTag ?? part.sha256;
 }
 
 export type UploadPatch = Partial<

@@ -11,7 +11,8 @@
  *
  * A part write that fails after some of its bytes were hashed puts the hash back to the copy taken
  * at the part's start. `finish` (called by `complete` while it holds every part's lock) checks that
- * every hashed part is still the one recorded, by the part's own SHA-256; anything it cannot vouch
+ * every hashed part is still the one recorded, by its `partIdentity` (the tag of the write that
+ * stored it; its SHA-256 on records from before write tags); anything it cannot vouch
  * for (a restart, another node, a part re-sent after it was hashed) makes it answer `null`, and the
  * caller hashes the stored file from the start instead. The running state is never persisted.
  *
@@ -21,7 +22,7 @@
  * part does not fit, or whose state was lost, gives up its running hash and all its memory at once.
  */
 import type { Lock, Locker } from '../meta/locker.ts';
-import type { PartRecord, UploadRecord } from '../meta/meta-store.ts';
+import { NO_PART_SHA256, type PartRecord, partIdentity, type UploadRecord } from '../meta/meta-store.ts';
 import type { DataStore, Downloadable } from '../stores/data-store.ts';
 import type { DigestThread, ThreadDigest } from './digest-thread.ts';
 
@@ -50,8 +51,8 @@ export interface PartsLayout {
 /** One part write, as the hasher sees it. Exactly one of `stored` or `failed` must be called. */
 export interface PartTap {
   chunk(chunk: Uint8Array): void;
-  /** The part's bytes are recorded; `sha256` is the part's own digest (hex). */
-  stored(sha256: string): void;
+  /** The part's bytes are recorded; `identity` is the record's `partIdentity`. */
+  stored(identity: string): void;
   failed(): void;
 }
 
@@ -67,7 +68,8 @@ interface Tap extends PartTap {
 }
 
 interface Waiting {
-  sha256: string;
+  /** The recorded part's `partIdentity`. */
+  identity: string;
   /** The part's bytes, kept in memory; undefined: read them back from storage. */
   chunks: Uint8Array[] | undefined;
   retained: number;
@@ -159,14 +161,16 @@ export class PartsHasher {
     if (!state.readHoldsLock) state.readAbort?.abort();
     await state.reading;
     try {
-      const recorded = new Map(parts.map((part) => [part.n, part.sha256]));
-      for (const [n, sha256] of state.hashed) if (recorded.get(n) !== sha256) return null;
+      const recorded = new Map(parts.map((part) => [part.n, partIdentity(part)]));
+      for (const [n, identity] of state.hashed) {
+        if (identity === NO_PART_SHA256 || recorded.get(n) !== identity) return null;
+      }
       const { partCount } = state.layout;
       for (let n = state.cursor; n <= partCount; n++) {
-        const sha256 = recorded.get(n);
-        if (sha256 === undefined) return null;
+        const identity = recorded.get(n);
+        if (identity === undefined || identity === NO_PART_SHA256) return null;
         const waiting = state.waiting.get(n);
-        if (waiting?.chunks !== undefined && waiting.sha256 === sha256) {
+        if (waiting?.chunks !== undefined && waiting.identity === identity) {
           for (const chunk of waiting.chunks) state.hash.update(chunk);
         } else if (!readBack || !(await this.#readPart(state, n, signal).catch(() => false))) {
           // The caller hashes the stored file itself, and reports what storage says.
@@ -220,7 +224,7 @@ export class PartsHasher {
     };
     for (const part of parts) {
       if (part.n <= layout.partCount)
-        state.waiting.set(part.n, { sha256: part.sha256, chunks: undefined, retained: 0 });
+        state.waiting.set(part.n, { identity: partIdentity(part), chunks: undefined, retained: 0 });
     }
     this.#running.set(layout.id, state);
     // Parts stored before this process knew the upload cannot be hashed without reading them back.
@@ -263,7 +267,7 @@ export class PartsHasher {
         tap.chunks.push(chunk);
         tap.retained += chunk.byteLength;
       },
-      stored: (sha256) => this.#end(state, tap, true, sha256),
+      stored: (identity) => this.#end(state, tap, true, identity),
       failed: () => this.#end(state, tap, false),
     };
     state.taps.set(n, tap);
@@ -294,7 +298,7 @@ export class PartsHasher {
     tap.active = true;
   }
 
-  #end(state: Running, tap: Tap, stored: boolean, sha256 = ''): void {
+  #end(state: Running, tap: Tap, stored: boolean, identity: string = NO_PART_SHA256): void {
     if (tap.ended) return;
     tap.ended = true;
     if (state.taps.get(tap.n) === tap) state.taps.delete(tap.n);
@@ -307,7 +311,7 @@ export class PartsHasher {
       state.atPartStart = undefined;
       if (stored) {
         atStart?.discard();
-        state.hashed.set(tap.n, sha256);
+        state.hashed.set(tap.n, identity);
         state.cursor = tap.n + 1;
       } else if (atStart !== undefined) {
         state.hash.discard();
@@ -315,7 +319,7 @@ export class PartsHasher {
       }
     } else if (stored && !state.lost) {
       const chunks = tap.spilled ? undefined : tap.chunks;
-      state.waiting.set(tap.n, { sha256, chunks, retained: chunks === undefined ? 0 : tap.retained });
+      state.waiting.set(tap.n, { identity, chunks, retained: chunks === undefined ? 0 : tap.retained });
       tap.chunks = undefined;
       tap.retained = 0;
     } else {
@@ -344,7 +348,7 @@ export class PartsHasher {
       for (const chunk of waiting.chunks) state.hash.update(chunk);
       this.#release(waiting.retained);
       state.waiting.delete(n);
-      state.hashed.set(n, waiting.sha256);
+      state.hashed.set(n, waiting.identity);
       state.cursor = n + 1;
     }
   }
@@ -373,7 +377,7 @@ export class PartsHasher {
           if (complete && !abort.signal.aborted) {
             before.discard();
             state.waiting.delete(n);
-            state.hashed.set(n, waiting.sha256);
+            state.hashed.set(n, waiting.identity);
             state.cursor = n + 1;
             hashed = true;
           } else {

@@ -17,14 +17,21 @@
  * only a match marks the upload finished. A mismatch found that way deletes the object and the
  * upload: S3 has no way back from a completed object to its parts, so the client starts over.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { defaultPartSize, partCountOf, partRange, partSizeProblem, UploadError } from '@ferry/protocol';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { ContentCheck } from '../content/content-check.ts';
 import type { UploadHooks } from '../hooks/upload-hooks.ts';
 import type { Lock, Locker } from '../meta/locker.ts';
-import type { MetaStore, NewUploadRecord, PartRecord, UploadRecord } from '../meta/meta-store.ts';
+import {
+  type MetaStore,
+  type NewUploadRecord,
+  NO_PART_SHA256,
+  type PartRecord,
+  partIdentity,
+  type UploadRecord,
+} from '../meta/meta-store.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type {
   ByteSource,
@@ -138,6 +145,11 @@ export interface PutPartInput {
   contentLength: number;
   /** The SHA-256 the client declared for the part (`Content-Digest`), if any. */
   digest?: Uint8Array;
+  /**
+   * False: the client has no use for the part's SHA-256, so it is not computed unless `digest` must
+   * be checked (the record then has `NO_PART_SHA256`). Default true.
+   */
+  wantDigest?: boolean;
   signal?: AbortSignal;
 }
 
@@ -284,7 +296,7 @@ export class PartsService {
         try {
           const part = await this.#writePart(id, record, input, { start, end }, watch, tap);
           stored = true;
-          tap?.stored(part.sha256);
+          tap?.stored(partIdentity(part));
           return part;
         } finally {
           if (!stored) tap?.failed();
@@ -309,7 +321,10 @@ export class PartsService {
   ): Promise<PartRecord> {
     const store = this.#partStore();
     const { start, end } = range;
-    const hash = this.#digests.create('sha256');
+    // The part's own SHA-256 costs as much CPU as the whole file's running hash, and the answer waits
+    // for it: computed only when it must be checked or the client wants it back.
+    const hash =
+      input.digest !== undefined || input.wantDigest !== false ? this.#digests.create('sha256') : undefined;
     let result: Awaited<ReturnType<typeof store.putPart>>;
     try {
       result = await store.putPart(record.storageKey, { n: input.n, start, size: end - start }, input.body, {
@@ -318,16 +333,16 @@ export class PartsService {
         expectedBytes: end - start,
         onChunk: (chunk) => {
           watch.touch(chunk.byteLength);
-          hash.update(chunk);
+          hash?.update(chunk);
           tap?.chunk(chunk);
         },
       });
     } catch (error) {
-      hash.discard();
+      hash?.discard();
       throw error;
     }
     if (result.bytesWritten > 0) this.#metrics.bytesReceived.inc(result.bytesWritten);
-    if (result.interruption !== undefined || result.bytesWritten !== end - start) hash.discard();
+    if (result.interruption !== undefined || result.bytesWritten !== end - start) hash?.discard();
     if (result.interruption !== undefined) {
       throw result.interruption instanceof UploadError
         ? result.interruption
@@ -338,8 +353,8 @@ export class PartsService {
         details: { n: input.n, expected: end - start, received: result.bytesWritten },
       });
     }
-    const digest = await hash.digest();
-    if (input.digest !== undefined && !digest.equals(input.digest)) {
+    const digest = await hash?.digest();
+    if (digest !== undefined && input.digest !== undefined && !digest.equals(input.digest)) {
       throw new UploadError('ERR_DIGEST_MISMATCH', {
         details: { n: input.n, actual: `sha-256=:${digest.toString('base64')}:` },
       });
@@ -347,9 +362,10 @@ export class PartsService {
     const part: PartRecord = {
       n: input.n,
       size: end - start,
-      sha256: digest.toString('hex'),
+      sha256: digest?.toString('hex') ?? NO_PART_SHA256,
       etag: result.etag ?? null,
       storedAt: this.#now(),
+      writeTag: randomBytes(12).toString('base64url'),
     };
     if (!(await this.#meta.putPart(id, part, this.#expiryFrom(this.#now())))) {
       // Completed or deleted while this part was written: its bytes are not part of anything.
@@ -477,6 +493,8 @@ export class PartsService {
         }
         const wrong = declared.find((value) => value !== sha256);
         if (wrong !== undefined && sha256 !== null) {
+          // The parts stay: a client finds the ones to re-send by their digests in the status.
+          await this.#digestParts(record, parts, input.signal);
           const error = new UploadError('ERR_SHA256_MISMATCH', {
             details: { expected: wrong, actual: sha256 },
           });
@@ -645,6 +663,33 @@ export class PartsService {
     this.#events.emit(record.id, { type: 'failed', record, error });
     this.#events.emit(record.id, { type: 'removed', id: record.id, namespace: record.namespace });
     throw error;
+  }
+
+  /**
+   * Computes and records the SHA-256 of every part stored without one (its client declined it), so
+   * that after a refused whole-file SHA-256 the status lists every part's digest. The caller holds
+   * every part's lock. Parts that cannot be read in place keep none.
+   */
+  async #digestParts(record: UploadRecord, parts: PartRecord[], signal?: AbortSignal): Promise<void> {
+    const reader = this.#caps.downloadable;
+    if (!reader || !this.#readsInProgress) return;
+    const size = record.size ?? 0;
+    const partSize = record.partSize ?? size;
+    for (const part of parts) {
+      if (part.sha256 !== NO_PART_SHA256 || part.writeTag === undefined || part.size === 0) continue;
+      const { start, end } = partRange(part.n, size, partSize);
+      const hash = this.#digests.create('sha256');
+      try {
+        for await (const chunk of reader.read(record.storageKey, { start, end: end - 1 }, signal)) {
+          hash.update(chunk as Uint8Array);
+        }
+      } catch (error) {
+        hash.discard();
+        throw error;
+      }
+      const sha256 = (await hash.digest()).toString('hex');
+      await this.#meta.putPart(record.id, { ...part, sha256 }, this.#expiryFrom(this.#now()));
+    }
   }
 
   /** The SHA-256 of stored bytes, or null when the store cannot read them. */

@@ -15,8 +15,8 @@
  *   multipart upload replaces the consumed one and every part is forgotten: the upload stays
  *   open (and empty), the file never becomes visible.
  *
- * A part reported this way has no server-computed digest: its record carries an empty `sha256`
- * (REPORTED_PART_SHA256), and status answers omit its `digest`.
+ * A part reported this way has no server-computed digest: its record carries `NO_PART_SHA256` and
+ * no write tag (`isReportedPart`), and status answers omit its `digest`.
  *
  * Locks are PartsService's: `<id>` for the upload, `<id>/parts/<n>` for a part.
  */
@@ -29,6 +29,7 @@ import type { Lock, Locker } from '../meta/locker.ts';
 import {
   type MetaStore,
   type NewUploadRecord,
+  NO_PART_SHA256,
   type PartRecord,
   type UploadRecord,
   VersionConflictError,
@@ -41,8 +42,10 @@ import { sha256OfStored } from './stored-digest.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
 
-/** The `sha256` of a part recorded from a client's ETag report (no server-computed digest). */
-export const REPORTED_PART_SHA256 = '';
+/** A part recorded from a client's ETag report: no digest and no write tag (it never passed the server). */
+export function isReportedPart(part: PartRecord): boolean {
+  return part.sha256 === NO_PART_SHA256 && part.writeTag === undefined;
+}
 
 /** Most part URLs one presign request may ask for. */
 export const MAX_PRESIGN_PARTS = 100;
@@ -195,7 +198,7 @@ export class PresignedParts {
       const part: PartRecord = {
         n: input.n,
         size: stored.size,
-        sha256: REPORTED_PART_SHA256,
+        sha256: NO_PART_SHA256,
         etag: stored.etag,
         storedAt: this.#now(),
       };
@@ -218,7 +221,7 @@ export class PresignedParts {
   async hasReportedParts(id: string): Promise<boolean> {
     if (this.#store === undefined) return false;
     const parts = await this.#meta.listParts(id);
-    return parts.some((part) => part.sha256 === REPORTED_PART_SHA256);
+    return parts.some(isReportedPart);
   }
 
   /**

@@ -103,6 +103,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN allowed_types TEXT;
     `,
   },
+  {
+    version: 6,
+    name: 'part write tags',
+    // A random tag per write of a part, recorded with it: a part whose SHA-256 the server skipped
+    // still tells its versions apart. Rows from before stay NULL (their SHA-256 does it).
+    sql: `
+      ALTER TABLE parts ADD COLUMN write_tag TEXT;
+    `,
+  },
 ];
 
 export class SchemaVersionError extends Error {

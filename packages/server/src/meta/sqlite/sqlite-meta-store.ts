@@ -179,14 +179,15 @@ class SqliteMetaStore implements MetaStore {
     );
     this.#putPart = prepareArrays(
       db,
-      `INSERT INTO parts (upload_id, n, size, sha256, etag, stored_at) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO parts (upload_id, n, size, sha256, etag, stored_at, write_tag) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (upload_id, n) DO UPDATE SET
-         size = excluded.size, sha256 = excluded.sha256, etag = excluded.etag, stored_at = excluded.stored_at`,
+         size = excluded.size, sha256 = excluded.sha256, etag = excluded.etag, stored_at = excluded.stored_at,
+         write_tag = excluded.write_tag`,
     );
     this.#deletePart = prepareArrays(db, 'DELETE FROM parts WHERE upload_id = ? AND n = ?');
     this.#listParts = prepareArrays(
       db,
-      'SELECT n, size, sha256, etag, stored_at FROM parts WHERE upload_id = ? ORDER BY n',
+      'SELECT n, size, sha256, etag, stored_at, write_tag FROM parts WHERE upload_id = ? ORDER BY n',
     );
     this.#findFinished = prepareArrays(
       db,
@@ -396,7 +397,7 @@ class SqliteMetaStore implements MetaStore {
       // The upload row first: it both checks the upload is unfinished and gives the part row the
       // parent its foreign key needs.
       if (this.#touchForPart.run(expiresAt, Date.now(), id).changes === 0) return false;
-      this.#putPart.run(id, part.n, part.size, part.sha256, part.etag, part.storedAt);
+      this.#putPart.run(id, part.n, part.size, part.sha256, part.etag, part.storedAt, part.writeTag ?? null);
       return true;
     });
   }
@@ -412,6 +413,7 @@ class SqliteMetaStore implements MetaStore {
       sha256: row[2] as string,
       etag: row[3] as string | null,
       storedAt: row[4] as number,
+      ...(row[5] === null ? {} : { writeTag: row[5] as string }),
     }));
   }
 

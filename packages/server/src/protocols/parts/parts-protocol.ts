@@ -3,7 +3,8 @@
  *
  *   POST   /uploads                  create (or deduplicate)
  *   GET    /uploads/:id              status: received parts, bytes, state
- *   PUT    /uploads/:id/parts/:n     one part's bytes (Content-Length required, Content-Digest optional)
+ *   PUT    /uploads/:id/parts/:n     one part's bytes (Content-Length required, Content-Digest optional;
+ *                                    `Want-Content-Digest: sha-256=0` declines the part's digest)
  *   PUT    /uploads/:id/parts/:n     with `Content-Type: application/vnd.ferry.part-report+json`: a part
  *                                    sent straight to S3, reported by its `{etag, size}`
  *   POST   /uploads/:id/presign      presigned UploadPart URLs (S3 storage)
@@ -14,6 +15,7 @@
  * JSON in, JSON out; every error is the common `{ "error": { code, message, details? } }` body.
  */
 import {
+  acceptsSha256Digest,
   type CompletedPartsUpload,
   type CreatedPartsUpload,
   type DeduplicatedUpload,
@@ -33,9 +35,9 @@ import { checkCreate, type Grant } from '../../auth/grant.ts';
 import type { ServerConfig } from '../../config.ts';
 import { jsonResponse } from '../../http/json-response.ts';
 import type { HttpRequest, HttpResponse } from '../../http/types.ts';
-import type { PartRecord, UploadRecord } from '../../meta/meta-store.ts';
+import { NO_PART_SHA256, type PartRecord, type UploadRecord } from '../../meta/meta-store.ts';
 import type { PartsService } from '../../service/parts-service.ts';
-import { type PresignedParts, REPORTED_PART_SHA256 } from '../../service/presigned-parts.ts';
+import type { PresignedParts } from '../../service/presigned-parts.ts';
 import type { UploadEventRecord, UploadEvents } from '../../service/upload-events.ts';
 import { fileInfo as fileInfoOf, isoTime, NAME_KEY, TYPE_KEY } from '../files/file-info.ts';
 import { openEventStream, removedError } from './event-stream.ts';
@@ -75,8 +77,8 @@ export function createPartsProtocol(
   const fileInfo = (request: HttpRequest, record: UploadRecord) => fileInfoOf(request.origin, config, record);
 
   function partInfo(part: PartRecord): PartInfo {
-    // A part that went straight to S3 has no digest the server computed.
-    if (part.sha256 === REPORTED_PART_SHA256) return { n: part.n, size: part.size };
+    // A part that went straight to S3, or whose client declined the digest, has none the server computed.
+    if (part.sha256 === NO_PART_SHA256) return { n: part.n, size: part.size };
     return { n: part.n, size: part.size, digest: formatSha256Digest(hexToBytes(part.sha256)) };
   }
 
@@ -214,6 +216,7 @@ export function createPartsProtocol(
         body: request.body,
         contentLength: Number(lengthHeader),
         ...(digest === undefined ? {} : { digest }),
+        wantDigest: acceptsSha256Digest(request.header('want-content-digest')),
         signal: request.signal,
       });
       return jsonResponse(200, partInfo(stored));
