@@ -47,7 +47,7 @@ export const usage = `Usage: npm run bench -- [options]
                      counted when clean runs exist, and is repeated while time allows (default 25; 100 = off)
   --client-size SIZE file size of the client section: bytes or a unit, e.g. 256MiB, 1GiB
                      (default 1GiB; 256MiB with --quick)
-  --client-runs N    runs per client in the client section, on each link (default: 3 on loopback,
+  --client-runs N    runs per client in the client section, on each link (default: 5 on loopback,
                      1 on the emulated long link)
   --web-size SIZE    file size of the web section (Chromium and Node upload it): bytes or a unit
                      (default 1GiB; 256MiB with --quick)
@@ -123,7 +123,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (!(clientSize >= MiB && clientSize <= 64 * GiB)) {
     throw new Error(`--client-size must be between 1 MiB and 64 GiB, got ${values['client-size']}`);
   }
-  let clientRuns: Record<LinkId, number> = { loopback: 3, 'long-link': 1 };
+  let clientRuns: Record<LinkId, number> = { loopback: 5, 'long-link': 1 };
   if (values['client-runs'] !== undefined) {
     const n = Number(values['client-runs']);
     if (!Number.isInteger(n) || n < 1)
