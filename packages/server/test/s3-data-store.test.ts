@@ -317,47 +317,57 @@ describe('s3 data store', { skip: settings === undefined }, () => {
     assert.ok((await download(streamed, reordered.length)).equals(reordered));
   });
 
-  it('hashes a finished object with parallel ranged reads (sha256Of), and refuses an upload in progress', async () => {
-    // 1 MiB ranges, 3 at a time: a 12 MiB + 7 object is read as 13 ranges, the last one short.
-    const reader = await createS3DataStore({
-      ...s3StoreOptions(settings!, prefix),
-      partSize: 5 * MiB,
-      readBackRangeBytes: MiB,
-      readBackInFlight: 3,
-      checkBucket: false,
-    });
-    try {
-      const data = randomBytes(12 * MiB + 7);
-      const id = randomUploadId();
-      const key = await store.create({ id, size: data.length });
-      await assert.rejects(reader.sha256Of(key, data.length), { code: 'ERR_METHOD_NOT_ALLOWED' });
-      await store.append(key, 0, Readable.from([data]), { maxBytes: data.length });
-      const finishedKey = await store.finalize(key, { id, size: data.length });
-      // The `ferry` command registers a collection function; the read asks for a young collection
-      // after every 2 MiB it received (a full one every 64 MiB): 6 times for 12 MiB + 7 bytes.
-      const collections: unknown[] = [];
-      const registry = globalThis as { [COLLECTOR_KEY]?: unknown };
-      registry[COLLECTOR_KEY] = (options: unknown) => collections.push(options);
-      try {
-        assert.equal(
-          await reader.sha256Of(finishedKey, data.length),
-          createHash('sha256').update(data).digest('hex'),
-        );
-      } finally {
-        delete registry[COLLECTOR_KEY];
-      }
-      assert.deepEqual(collections, Array(6).fill({ type: 'minor' }));
-      await assert.rejects(reader.sha256Of(finishedKey, data.length + 1), /bytes, \d+ expected/);
-      const emptyId = randomUploadId();
-      const empty = await store.finalize(await store.create({ id: emptyId, size: 0 }), {
-        id: emptyId,
-        size: 0,
+  for (const overHttp of [true, false]) {
+    const way = overHttp ? 'over its own plain-HTTP connections' : 'through the SDK';
+    it(`hashes a finished object with parallel ranged reads (sha256Of) ${way}, and refuses an upload in progress`, async () => {
+      // 1 MiB ranges, 3 at a time: a 12 MiB + 7 object is read as 13 ranges, the last one short.
+      const reader = await createS3DataStore({
+        ...s3StoreOptions(settings!, prefix),
+        partSize: 5 * MiB,
+        readBackRangeBytes: MiB,
+        readBackInFlight: 3,
+        readBackOverHttp: overHttp,
+        checkBucket: false,
       });
-      assert.equal(await reader.sha256Of(empty, 0), createHash('sha256').digest('hex'));
-    } finally {
-      await reader.close();
-    }
-  });
+      try {
+        const data = randomBytes(12 * MiB + 7);
+        const id = randomUploadId();
+        const key = await store.create({ id, size: data.length });
+        await assert.rejects(reader.sha256Of(key, data.length), { code: 'ERR_METHOD_NOT_ALLOWED' });
+        await store.append(key, 0, Readable.from([data]), { maxBytes: data.length });
+        const finishedKey = await store.finalize(key, { id, size: data.length });
+        // The `ferry` command registers a collection function. Through the SDK every socket read
+        // is a new Buffer, dropped once copied: the read asks for a young collection after every
+        // 2 MiB it dropped (a full one every 256 MiB), 6 times for 12 MiB + 7 bytes. Its own
+        // connections read into reused buffers and drop nothing.
+        const collections: unknown[] = [];
+        const registry = globalThis as { [COLLECTOR_KEY]?: unknown };
+        registry[COLLECTOR_KEY] = (options: unknown) => collections.push(options);
+        try {
+          assert.equal(
+            await reader.sha256Of(finishedKey, data.length),
+            createHash('sha256').update(data).digest('hex'),
+          );
+        } finally {
+          delete registry[COLLECTOR_KEY];
+        }
+        assert.deepEqual(
+          reader.readBackStats,
+          overHttp ? { overHttp: 13, throughSdk: 0 } : { overHttp: 0, throughSdk: 13 },
+        );
+        assert.deepEqual(collections, overHttp ? [] : Array(6).fill({ type: 'minor' }));
+        await assert.rejects(reader.sha256Of(finishedKey, data.length + 1), /bytes, \d+ expected/);
+        const emptyId = randomUploadId();
+        const empty = await store.finalize(await store.create({ id: emptyId, size: 0 }), {
+          id: emptyId,
+          size: 0,
+        });
+        assert.equal(await reader.sha256Of(empty, 0), createHash('sha256').digest('hex'));
+      } finally {
+        await reader.close();
+      }
+    });
+  }
 
   it('refuses to read an unfinished upload back (S3 cannot), with a clear error', async () => {
     const key = await store.create({ id: randomUploadId(), size: 10 });

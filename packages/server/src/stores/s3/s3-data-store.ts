@@ -94,6 +94,7 @@ import {
   partSizeOf,
 } from './s3-part-size.ts';
 import { PartCutter, type StreamedPart, type UploadedPart } from './s3-parts.ts';
+import { RangeReader } from './s3-range-reader.ts';
 
 export type { PartBufferStats } from './s3-part-buffers.ts';
 
@@ -139,6 +140,12 @@ export interface S3DataStoreOptions {
   readBackRangeBytes?: number;
   /** Ranged GetObject requests in flight per read-back (`sha256Of`). Default 4. */
   readBackInFlight?: number;
+  /**
+   * Read objects back over plain-HTTP connections of the store's own, which read into reused
+   * buffers (s3-range-reader.ts), when the endpoint is `http:`; a range they fail to get is fetched
+   * through the SDK. False: always through the SDK. Default true.
+   */
+  readBackOverHttp?: boolean;
 }
 
 /** Where an upload's bytes are in the bucket. */
@@ -187,6 +194,8 @@ export type S3DataStore = DataStore &
      * `size` bytes long.
      */
     sha256Of(finishedKey: string, size: number, signal?: AbortSignal): Promise<string>;
+    /** Ranges `sha256Of` read over its own plain-HTTP connections, and through the SDK, so far. */
+    readonly readBackStats: { overHttp: number; throughSdk: number };
   };
 
 /** Creates the store; unless `checkBucket` is false, fails when the bucket cannot be reached. */
@@ -197,6 +206,8 @@ export async function createS3DataStore(options: S3DataStoreOptions): Promise<S3
 }
 
 const START_METADATA = 'ferry-start';
+/** How long the presigned URL of a read-back is valid; a range asked for later goes through the SDK. */
+const READ_BACK_URL_SECONDS = 6 * 3600;
 const DEFAULT_CONCURRENCY = 4;
 /** Uploads whose S3 state this process remembers from its own last PATCH (see `#known`). */
 const MAX_KNOWN = 10_000;
@@ -243,6 +254,9 @@ class S3Store implements S3DataStore {
   #pageSize: number;
   #sweepPageSize: number;
   #readBack: { rangeBytes: number; inFlight: number };
+  readonly #readBackOverHttp: boolean;
+  /** Ranges read back by each way, for tests and diagnostics. */
+  readonly readBackStats = { overHttp: 0, throughSdk: 0 };
   /**
    * What S3 holds for an upload in progress, as this process's own last append left it, so the
    * next PATCH of a sequence does not ask S3 again (ListParts and a HEAD of the incomplete part:
@@ -286,6 +300,7 @@ class S3Store implements S3DataStore {
       throw new RangeError(`listPartsPageSize must be from 1 to 1000, got ${this.#pageSize}`);
     }
     this.#sweepPageSize = options.sweepPageSize ?? 1000;
+    this.#readBackOverHttp = options.readBackOverHttp ?? true;
     this.#readBack = {
       rangeBytes: options.readBackRangeBytes ?? DEFAULT_READ_BACK_RANGE_BYTES,
       inFlight: options.readBackInFlight ?? DEFAULT_READ_BACK_IN_FLIGHT,
@@ -735,7 +750,22 @@ class S3Store implements S3DataStore {
     // collection, and the process's peak memory grew with the length of the read
     // (docs/operations.md, "Memory and garbage collection").
     const garbage = droppedBytesCollector();
+    const reader = await this.#rangeReader(parsed.objectKey);
     const fetchRange = async (start: number, end: number, abort: AbortSignal): Promise<Uint8Array> => {
+      // One buffer per range, used again once hashed: the hash takes it in one call.
+      const bytes = buffers.take();
+      if (reader !== undefined) {
+        try {
+          const read = await reader.fetch(start, end, bytes, abort);
+          this.readBackStats.overHttp++;
+          return read;
+        } catch (error) {
+          if (abort.aborted) throw error;
+          // Any answer the plain reader does not take is asked for again through the SDK, which
+          // knows S3's errors and retries.
+        }
+      }
+      this.readBackStats.throughSdk++;
       const answer = await this.#send('GetObject', () =>
         this.#client.send(
           new GetObjectCommand({
@@ -746,8 +776,6 @@ class S3Store implements S3DataStore {
           { abortSignal: abort },
         ),
       );
-      // One buffer per range, used again once hashed: the hash takes it in one call.
-      const bytes = buffers.take();
       const length = end - start + 1;
       let at = 0;
       try {
@@ -768,11 +796,28 @@ class S3Store implements S3DataStore {
       const stored = (await this.#head(parsed.objectKey)).size;
       if (stored !== size) throw new Error(`${finishedKey} holds ${stored} bytes, ${size} expected`);
     }
-    return sha256InOrder(fetchRange, size, {
-      ...this.#readBack,
-      hashed: (bytes) => buffers.give(bytes),
-      ...(signal ? { signal } : {}),
-    });
+    try {
+      return await sha256InOrder(fetchRange, size, {
+        ...this.#readBack,
+        hashed: (bytes) => buffers.give(bytes),
+        ...(signal ? { signal } : {}),
+      });
+    } finally {
+      reader?.close();
+    }
+  }
+
+  /** The plain-HTTP reader of an object, when the endpoint is `http:` and it is not turned off. */
+  async #rangeReader(objectKey: string): Promise<RangeReader | undefined> {
+    if (!this.#readBackOverHttp) return undefined;
+    // A presigned GET: signed once, valid for every range (the Range header is not signed).
+    const url = new URL(
+      await getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), {
+        expiresIn: READ_BACK_URL_SECONDS,
+      }),
+    );
+    if (url.protocol !== 'http:') return undefined;
+    return new RangeReader(url, { maxConnections: this.#readBack.inFlight });
   }
 
   // ------------------------------------------------------------------------------------------
