@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { RangeReader } from '../src/stores/s3/s3-range-reader.ts';
 
@@ -160,6 +160,24 @@ describe('RangeReader', () => {
       assert.ok(Date.now() - started < 250, 'before the idle timeout');
     } finally {
       reader.close();
+    }
+  });
+
+  it('takes a head that arrives in pieces, the body starting in the same read as its end', async () => {
+    const raw = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 206 Partial Content\r\nContent-Le');
+        setTimeout(() => socket.write('ngth: 10\r\n\r'), 20);
+        setTimeout(() => socket.write(Buffer.concat([Buffer.from('\n'), data.subarray(0, 10)])), 40);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const reader = new RangeReader(new URL(`http://127.0.0.1:${(raw.address() as AddressInfo).port}/b/k`));
+    try {
+      assert.ok(Buffer.from(await fetchInto(reader, 0, 9)).equals(data.subarray(0, 10)));
+    } finally {
+      reader.close();
+      raw.close();
     }
   });
 

@@ -90,12 +90,14 @@ class Connection {
     }
     let body = chunk;
     if (request.head !== undefined) {
-      // The head is copied (it is small); the body never is, but into the range's buffer.
-      const head: Buffer = Buffer.concat([request.head, chunk]);
+      // Only a head split across reads is copied, and only its bytes (the first read of an answer
+      // is up to the whole read buffer, and a copy of it per range would be garbage again).
+      const before = request.head.byteLength;
+      const head = before === 0 ? chunk : Buffer.concat([request.head, chunk.subarray(0, MAX_HEAD_BYTES)]);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) {
         if (head.byteLength > MAX_HEAD_BYTES) this.fail(new Error('the answer has no end of its head'));
-        else request.head = head;
+        else request.head = Buffer.from(head);
         return;
       }
       const problem = this.#readHead(request, head.subarray(0, end).toString('latin1'));
@@ -104,7 +106,7 @@ class Connection {
         return;
       }
       request.head = undefined;
-      body = head.subarray(end + 4);
+      body = chunk.subarray(end + 4 - before);
     }
     if (request.at + body.byteLength > request.length) {
       this.fail(new Error('the object store sent more bytes than its Content-Length'));
