@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -315,6 +317,56 @@ describe('s3 data store', { skip: settings === undefined }, () => {
     const reordered = Buffer.concat([pieces[2]!, pieces[0]!, pieces[1]!]);
     const streamed = await store.concatenate(randomUploadId(), [keys[2]!, keys[0]!, keys[1]!]);
     assert.ok((await download(streamed, reordered.length)).equals(reordered));
+  });
+
+  it('reads a range back through the SDK when its own connection gets an answer it does not take', async () => {
+    // A gateway in front of the S3 server that refuses presigned requests (403) and passes the rest:
+    // every range the plain reader asks for is refused, and the SDK's signed requests get through.
+    const target = new URL(settings!.endpoint);
+    const refusing = createHttpServer((request, response) => {
+      if (request.url?.includes('X-Amz-Signature=')) {
+        response.writeHead(403, { 'content-type': 'application/xml' });
+        response.end('<Error><Code>AccessDenied</Code></Error>');
+        return;
+      }
+      const forwarded = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: request.method,
+          path: request.url,
+          headers: request.headers,
+        },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
+      request.pipe(forwarded);
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const reader = await createS3DataStore({
+      ...s3StoreOptions(settings!, prefix),
+      endpoint: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`,
+      readBackRangeBytes: MiB,
+      checkBucket: false,
+    });
+    try {
+      const data = randomBytes(3 * MiB + 1);
+      const id = randomUploadId();
+      const key = await store.create({ id, size: data.length });
+      await store.append(key, 0, Readable.from([data]), { maxBytes: data.length });
+      const finishedKey = await store.finalize(key, { id, size: data.length });
+      assert.equal(
+        await reader.sha256Of(finishedKey, data.length),
+        createHash('sha256').update(data).digest('hex'),
+      );
+      assert.deepEqual(reader.readBackStats, { overHttp: 0, throughSdk: 4 });
+    } finally {
+      await reader.close();
+      refusing.closeAllConnections();
+      refusing.close();
+    }
   });
 
   for (const overHttp of [true, false]) {

@@ -42,7 +42,7 @@ import type {
 } from '../stores/data-store.ts';
 import { type DigestThread, sharedDigestThread } from './digest-thread.ts';
 import { PartsHasher, type PartTap } from './parts-hasher.ts';
-import { sha256OfStored } from './stored-digest.ts';
+import { sha256OfRange, sha256OfStored } from './stored-digest.ts';
 import { TransferWatch } from './transfer-watch.ts';
 import type { UploadEvents } from './upload-events.ts';
 import { newUploadId } from './upload-service.ts';
@@ -678,16 +678,15 @@ export class PartsService {
     for (const part of parts) {
       if (part.sha256 !== NO_PART_SHA256 || part.writeTag === undefined || part.size === 0) continue;
       const { start, end } = partRange(part.n, size, partSize);
-      const hash = this.#digests.create('sha256');
-      try {
-        for await (const chunk of reader.read(record.storageKey, { start, end: end - 1 }, signal)) {
-          hash.update(chunk as Uint8Array);
-        }
-      } catch (error) {
-        hash.discard();
-        throw error;
-      }
-      const sha256 = (await hash.digest()).toString('hex');
+      const sha256 = await sha256OfRange(
+        reader,
+        record.storageKey,
+        { start, end: end - 1 },
+        {
+          digests: this.#digests,
+          signal,
+        },
+      );
       await this.#meta.putPart(record.id, { ...part, sha256 }, this.#expiryFrom(this.#now()));
     }
   }

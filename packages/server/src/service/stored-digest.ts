@@ -25,11 +25,19 @@ export async function sha256OfStored(
 ): Promise<string> {
   if (size === 0) return createHash('sha256').digest('hex');
   if (options.finished && hasFastReadBack(store)) return store.sha256Of(key, size, options.signal);
+  return sha256OfRange(store, key, { start: 0, end: size - 1 }, options);
+}
+
+/** The SHA-256 (hex) of bytes `start..end` (inclusive, not empty) under `key`, as one `read` stream on the hashing thread. */
+export async function sha256OfRange(
+  store: DataStore & Downloadable,
+  key: string,
+  range: { start: number; end: number },
+  options: { digests: DigestThread; signal?: AbortSignal | undefined },
+): Promise<string> {
   const hash = options.digests.create('sha256');
   try {
-    for await (const chunk of store.read(key, { start: 0, end: size - 1 }, options.signal)) {
-      hash.update(chunk as Uint8Array);
-    }
+    for await (const chunk of store.read(key, range, options.signal)) hash.update(chunk as Uint8Array);
   } catch (error) {
     hash.discard();
     throw error;

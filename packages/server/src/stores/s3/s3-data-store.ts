@@ -750,7 +750,7 @@ class S3Store implements S3DataStore {
     // collection, and the process's peak memory grew with the length of the read
     // (docs/operations.md, "Memory and garbage collection").
     const garbage = droppedBytesCollector();
-    const reader = await this.#rangeReader(parsed.objectKey);
+    let reader: RangeReader | undefined;
     const fetchRange = async (start: number, end: number, abort: AbortSignal): Promise<Uint8Array> => {
       // One buffer per range, used again once hashed: the hash takes it in one call.
       const bytes = buffers.take();
@@ -795,6 +795,7 @@ class S3Store implements S3DataStore {
       // A longer object would hash as a wrong file; say so plainly instead.
       const stored = (await this.#head(parsed.objectKey)).size;
       if (stored !== size) throw new Error(`${finishedKey} holds ${stored} bytes, ${size} expected`);
+      reader = await this.#rangeReader(parsed.objectKey);
     }
     try {
       return await sha256InOrder(fetchRange, size, {
