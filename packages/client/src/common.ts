@@ -27,9 +27,11 @@ export type {
   IncrementalSha256,
   Platform,
   Protocol,
+  RequestBody,
   ResumableUpload,
   ResumeEntry,
   ResumeStore,
+  SourceRange,
   UploadSource,
 } from './core/seams.ts';
 export { resumeKey } from './core/seams.ts';

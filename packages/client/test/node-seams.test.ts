@@ -1,13 +1,14 @@
 /** The Node seams on their own: the node:http client's failures, the sources, the hasher. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, truncate, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { BlobSource, BytesSource, type ClientError } from '../src/index.ts';
+import type { SourceRange } from '../src/core/seams.ts';
+import { BlobSource, BytesSource, type ClientError, ClientError as ClientErrorClass } from '../src/index.ts';
 import {
   createNodeHasher,
   createNodeHttpClient,
@@ -37,7 +38,11 @@ describe('Node HTTP client', () => {
       if (req.url === '/silent') return; // never answers
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => res.writeHead(201, { 'x-got': String(Buffer.concat(chunks).length) }).end('ok'));
+      req.on('end', () => {
+        const got = Buffer.concat(chunks);
+        res.writeHead(201, { 'x-got': String(got.length), 'x-sha256': sha256(got) }).end('ok');
+      });
+      req.on('error', () => {});
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -69,6 +74,61 @@ describe('Node HTTP client', () => {
     );
     assert.equal(response.headers['x-got'], String(bytes.length));
     assert.equal(sent, bytes.length);
+  });
+
+  /** A `SourceRange` over `bytes` that records its reads and can fail at one offset. */
+  function recordedRange(bytes: Buffer, failAt?: number) {
+    const reads: { offset: number; length: number; buffer: ArrayBufferLike }[] = [];
+    const range: SourceRange = {
+      size: bytes.length,
+      async readInto(into, offset) {
+        reads.push({ offset, length: into.length, buffer: into.buffer });
+        if (offset === failAt) {
+          throw new ClientErrorClass('ERR_SOURCE_UNREADABLE', { message: 'the file went away' });
+        }
+        into.set(bytes.subarray(offset, offset + into.length));
+      },
+    };
+    return { range, reads };
+  }
+
+  it('a SourceRange body is read as it goes out, 1 MiB at a time, into buffers the client reuses', async () => {
+    assert.equal(http.sendsRanges, true);
+    const bytes = randomBytes(3 * MiB + 5);
+    const first = recordedRange(bytes);
+    let sent = 0;
+    const response = await http.request(
+      request(`${origin}/echo`, { body: first.range, onSent: (n: number) => (sent += n) }),
+    );
+    assert.equal(response.headers['x-got'], String(bytes.length));
+    assert.equal(response.headers['x-sha256'], sha256(bytes));
+    assert.equal(sent, bytes.length);
+    assert.deepEqual(
+      first.reads.map(({ offset, length }) => [offset, length]),
+      [
+        [0, MiB],
+        [MiB, MiB],
+        [2 * MiB, MiB],
+        [3 * MiB, 5],
+      ],
+    );
+    const second = recordedRange(bytes);
+    await http.request(request(`${origin}/echo`, { body: second.range }));
+    const used = new Set(first.reads.map((read) => read.buffer));
+    assert.ok(
+      second.reads.every((read) => used.has(read.buffer)),
+      'the second request reads into the buffers the first one freed',
+    );
+  });
+
+  it('a SourceRange that fails mid-body rejects with its error; the connection is dropped, the client goes on', async () => {
+    const bytes = randomBytes(3 * MiB);
+    const failing = recordedRange(bytes, 2 * MiB);
+    await assert.rejects(http.request(request(`${origin}/echo`, { body: failing.range })), {
+      code: 'ERR_SOURCE_UNREADABLE',
+    });
+    const response = await http.request(request(`${origin}/echo`, { body: recordedRange(bytes).range }));
+    assert.equal(response.headers['x-sha256'], sha256(bytes));
   });
 
   it('a refused connection is ERR_NETWORK (retryable)', async () => {
@@ -149,6 +209,32 @@ describe('Node sources and hasher', () => {
       foreign.buffer,
       'a buffer it did not lend is not kept',
     );
+    await source.close();
+  });
+
+  it('a file source gives ranges read only when asked, clipped at its end; a file cut short is ERR_SOURCE_UNREADABLE', async () => {
+    const bytes = randomBytes(2 * MiB + 3);
+    const path = join(dir, 'ranges.bin');
+    await writeFile(path, bytes);
+    const source = await openNodeSource(path, hasher);
+    assert.ok(source instanceof NodeFileSource);
+    const middle = source.range(MiB, 2 * MiB);
+    assert.equal(middle.size, MiB);
+    const into = Buffer.alloc(1000);
+    await middle.readInto(into, 5);
+    assert.deepEqual(into, bytes.subarray(MiB + 5, MiB + 1005));
+    const last = source.range(2 * MiB, 3 * MiB);
+    assert.equal(last.size, 3, 'the last range ends with the file');
+    const tail = Buffer.alloc(3);
+    await last.readInto(tail, 0);
+    assert.deepEqual(tail, bytes.subarray(2 * MiB));
+    await assert.rejects(last.readInto(Buffer.alloc(4), 0), RangeError);
+    await truncate(path, MiB);
+    await assert.rejects(middle.readInto(Buffer.alloc(10), 0), (error: ClientError) => {
+      assert.equal(error.code, 'ERR_SOURCE_UNREADABLE');
+      assert.match(error.message, /shorter than when the upload started/);
+      return true;
+    });
     await source.close();
   });
 

@@ -262,9 +262,11 @@ describe('parts client against Ferry', () => {
     n: number;
     digest: string | undefined;
     want: string | undefined;
+    /** What the seam was given to send. */
+    body: 'bytes' | 'blob' | 'range';
   }
 
-  /** A platform whose HTTP seam records each part PUT: its number, Content-Digest and Want-Content-Digest. */
+  /** A platform whose HTTP seam records each part PUT: its number, Content-Digest, Want-Content-Digest and body kind. */
   function recordingPlatform(): { platform: Platform; puts: RecordedPut[] } {
     const base = nodePlatform();
     const puts: RecordedPut[] = [];
@@ -276,10 +278,12 @@ describe('parts client against Ferry', () => {
             n: Number(part[1]),
             digest: req.headers['content-digest'],
             want: req.headers['want-content-digest'],
+            body: req.body instanceof Uint8Array ? 'bytes' : req.body instanceof Blob ? 'blob' : 'range',
           });
         }
         return base.http.request(req);
       },
+      sendsRanges: base.http.sendsRanges,
       close: () => base.http.close(),
     };
     return { platform: { ...base, http }, puts };
@@ -346,7 +350,11 @@ describe('parts client against Ferry', () => {
         { endpoint, protocol: 'parts', source: path, chunkSize: 8 * MiB, resumeStore: false },
       ).start();
       await assertStored(result, expected);
-      sent[String(partChecksum)] = puts.sort((a, b) => a.n - b.n).map((put) => put.digest);
+      puts.sort((a, b) => a.n - b.n);
+      sent[String(partChecksum)] = puts.map((put) => put.digest);
+      // A part is read from the file first only when its digest is made; the others are read as
+      // they go out.
+      for (const put of puts) assert.equal(put.body, put.digest === undefined ? 'range' : 'bytes');
     }
     assert.ok(
       sent['false']!.every((digest) => digest === undefined),

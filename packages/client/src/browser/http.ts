@@ -11,10 +11,12 @@
  */
 import { ClientError } from '../core/errors.ts';
 import {
+  bodyBytes,
   bodySize,
   type HttpClient,
   type HttpRequest,
   type HttpResponse,
+  isSourceRange,
   requestGaveUp,
 } from '../core/seams.ts';
 import { blobUnreadable } from '../core/sources.ts';
@@ -25,6 +27,10 @@ const FORBIDDEN = new Set(['content-length', 'host', 'connection', 'keep-alive',
 export function createXhrHttpClient(): HttpClient {
   return {
     async request(request) {
+      // Sources in a browser are Blobs, which go out as they are; a `SourceRange` is read whole.
+      if (request.body !== undefined && isSourceRange(request.body)) {
+        request = { ...request, body: await bodyBytes(request.body) };
+      }
       const size = request.body === undefined ? 0 : bodySize(request.body);
       if (size > 0) await request.rateLimiter?.take(size, request.signal);
       return send(request);

@@ -42,6 +42,7 @@ import {
   resolveUrl,
   responseError,
   send,
+  sendBody,
   type Transport,
   type TransportContext,
   type UploadResult,
@@ -151,17 +152,20 @@ export function createPartsTransport(mode: 'parts' | 's3-presigned' = 'parts'): 
   ): Promise<number> {
     const size = context.source.size ?? 0;
     const { start, end } = partRange(n, size, partSize);
-    const body = await readBody(context, start, end, signal);
+    // Straight to the bucket there is no Content-Digest to send: S3 (Ceph RGW at least) does not check one.
+    const withDigest =
+      urls === undefined &&
+      (checksum === true || (checksum === 'until-sha256' && context.sha256IfReady() === undefined));
+    // A part whose digest is made is read first; any other is read only as it goes out.
+    const bytes = withDigest ? await readBody(context, start, end, signal) : undefined;
+    const body = bytes ?? (await sendBody(context, start, end, signal));
     const length = bodySize(body);
     if (length !== end - start) {
       throw new ClientError('ERR_SOURCE_UNREADABLE', { message: `part ${n}: the source ended early` });
     }
-    const withDigest =
-      checksum === true || (checksum === 'until-sha256' && context.sha256IfReady() === undefined);
     let digest: string | undefined;
     try {
-      // Straight to the bucket there is no Content-Digest to send: S3 (Ceph RGW at least) does not check one.
-      if (withDigest && urls === undefined) digest = formatSha256Digest(await context.hasher.digest(body));
+      if (bytes !== undefined) digest = formatSha256Digest(await context.hasher.digest(bytes));
       const budget = new RetryBudget(context.policy, context.random);
       await withRetry(
         `part ${n}`,

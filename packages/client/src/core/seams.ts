@@ -9,13 +9,41 @@ import type { RateLimiter } from './rate-limit.ts';
 // ---- HTTP ----
 
 /**
- * A request body: bytes, or a `Blob` (a slice of a picked file) that a browser sends without
- * reading it into the page's memory first.
+ * Bytes of a source that an HTTP seam reads while it sends them, into small buffers of its own
+ * (a Node file): a part never sits in memory whole, and each read lands in a buffer that is still
+ * in the CPU's cache. Every attempt reads the range again.
  */
-export type RequestBody = Uint8Array | Blob;
+export interface SourceRange {
+  /** Bytes in the range. */
+  readonly size: number;
+  /**
+   * Fills `into` with the range's bytes from `offset` on (`offset + into.length <= size`). Rejects
+   * with `ERR_SOURCE_UNREADABLE` when the source can no longer be read or ended early.
+   */
+  readInto(into: Uint8Array, offset: number): Promise<void>;
+}
+
+/**
+ * A request body: bytes; a `Blob` (a slice of a picked file) that a browser sends without reading
+ * it into the page's memory first; or a `SourceRange` read as it goes out (seams that `sendsRanges`).
+ */
+export type RequestBody = Uint8Array | Blob | SourceRange;
+
+export function isSourceRange(body: RequestBody): body is SourceRange {
+  return !(body instanceof Uint8Array) && !(body instanceof Blob);
+}
 
 export function bodySize(body: RequestBody): number {
   return body instanceof Uint8Array ? body.length : body.size;
+}
+
+/** A body as bytes: a `Blob` or a `SourceRange` read whole (seams and hashers that need them in memory). */
+export async function bodyBytes(body: RequestBody): Promise<Uint8Array> {
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof Blob) return new Uint8Array(await body.arrayBuffer());
+  const bytes = new Uint8Array(body.size);
+  await body.readInto(bytes, 0);
+  return bytes;
 }
 
 export interface HttpRequest {
@@ -54,6 +82,11 @@ export interface HttpClient {
    * transports then send slices of a `Blob` source instead of reading them first.
    */
   readonly sendsBlobs?: boolean;
+  /**
+   * Sends a `SourceRange` body by reading it as it goes out. The transports then give it the
+   * ranges of a source that has them, wherever the body's bytes are not needed before sending.
+   */
+  readonly sendsRanges?: boolean;
   /** Frees pooled connections. */
   close(): void;
 }
@@ -86,6 +119,11 @@ export interface UploadSource {
    * of `read` where the HTTP seam `sendsBlobs`.
    */
   slice?(start: number, end: number): Blob;
+  /**
+   * Bytes [start, end) as a `SourceRange`, read only as they are sent (a file on disk). Used instead
+   * of `read` where the HTTP seam `sendsRanges` and nothing needs the bytes first (a digest).
+   */
+  range?(start: number, end: number): SourceRange;
   /** Bytes before `offset` are confirmed and will not be read again (a stream frees them). */
   release(offset: number): void;
   /**
@@ -121,7 +159,7 @@ export interface Hasher {
   /** SHA-256 (lower-case hex) of a source of known size, off the main thread where the platform can. */
   hashSource(source: UploadSource, signal: AbortSignal): Promise<string>;
   /** SHA-256 of one chunk or part (32 bytes), off the main thread for a `Blob` where the platform can. */
-  digest(body: RequestBody): Promise<Uint8Array>;
+  digest(body: Uint8Array | Blob): Promise<Uint8Array>;
   /** A running SHA-256, for streams of unknown length; platforms without such sources leave it out. */
   incremental?(): IncrementalSha256;
 }

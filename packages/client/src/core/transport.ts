@@ -172,7 +172,7 @@ export function readBody(
   start: number,
   end: number,
   signal: AbortSignal,
-): Promise<RequestBody> {
+): Promise<Uint8Array | Blob> {
   const { source } = context;
   if (context.http.sendsBlobs === true && source.slice !== undefined && source.size !== undefined) {
     const stop = Math.min(end, source.size);
@@ -183,6 +183,24 @@ export function readBody(
     return Promise.resolve(source.slice(start, stop));
   }
   return source.read(start, end, signal);
+}
+
+/**
+ * The source's bytes [start, end) as a body that is only sent, never looked at first (no digest of
+ * it is made): a `SourceRange` the HTTP seam reads as it sends, where both sides have those (a Node
+ * file: no part-sized buffer), else what `readBody` gives.
+ */
+export function sendBody(
+  context: TransportContext,
+  start: number,
+  end: number,
+  signal: AbortSignal,
+): Promise<RequestBody> {
+  const { source } = context;
+  if (context.http.sendsRanges === true && source.range !== undefined && source.size !== undefined) {
+    return Promise.resolve(source.range(start, Math.min(end, source.size)));
+  }
+  return readBody(context, start, end, signal);
 }
 
 /** Hands bytes a request no longer needs back to the source (a `Blob` slice holds nothing). */

@@ -26,6 +26,7 @@ import {
   resolveUrl,
   responseError,
   send,
+  sendBody,
   type Transport,
   type TransportContext,
   type UploadResult,
@@ -98,7 +99,7 @@ export function createTusTransport(): Transport {
 
   async function checksumHeader(
     context: TransportContext,
-    body: RequestBody,
+    body: Uint8Array | Blob,
   ): Promise<Record<string, string>> {
     if (!(await useChecksum(context))) return {};
     return { 'upload-checksum': `sha256 ${bytesToBase64(await context.hasher.digest(body))}` };
@@ -134,8 +135,9 @@ export function createTusTransport(): Transport {
       const metadata = uploadMetadata(context);
       if (metadata !== '') headers['upload-metadata'] = metadata;
 
-      // creation-with-upload saves a round trip per upload (all of it for a small file).
-      let body: RequestBody | undefined;
+      // creation-with-upload saves a round trip per upload (all of it for a small file). Its bytes
+      // are read first: the request runs to its answer even when the upload is paused meanwhile.
+      let body: Uint8Array | Blob | undefined;
       if (
         context.creationWithUpload &&
         !deferred &&
@@ -226,13 +228,17 @@ export function createTusTransport(): Transport {
             return result(context, remote.url, source.size);
           }
           const end = context.planner.end(offset, source.size);
-          body = await readBody(context, offset, end, signal);
+          // A chunk with a checksum is read first; any other is read only as it goes out.
+          const bytes = (await useChecksum(context))
+            ? await readBody(context, offset, end, signal)
+            : undefined;
+          body = bytes ?? (await sendBody(context, offset, end, signal));
           const length = bodySize(body);
           const headers: Record<string, string> = {
             'tus-resumable': TUS_VERSION,
             'upload-offset': String(offset),
             'content-type': OCTET_STREAM,
-            ...(await checksumHeader(context, body)),
+            ...(bytes === undefined ? {} : await checksumHeader(context, bytes)),
           };
           const size = source.size;
           if (size !== undefined) progress.setTotal(size);

@@ -1,6 +1,6 @@
 /**
- * Node sources: a file path (positional reads of just the bytes a request needs; the file is never
- * loaded whole) and a stream of unknown length (`Readable` or any async iterable of bytes; at most
+ * Node sources: a file path (positional reads of just the bytes a request needs, or ranges the HTTP
+ * seam reads as it sends them; the file is never loaded whole) and a stream of unknown length (`Readable` or any async iterable of bytes; at most
  * one chunk plus one stream read is buffered, and its SHA-256 is computed as the bytes pass). Bytes
  * and Blobs are the sources every platform has (core/sources.ts).
  */
@@ -8,7 +8,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClientError, isClientError } from '../core/errors.ts';
-import type { Hasher, IncrementalSha256, UploadSource } from '../core/seams.ts';
+import type { Hasher, IncrementalSha256, SourceRange, UploadSource } from '../core/seams.ts';
 import { openCommonSource } from '../core/sources.ts';
 
 function unreadable(path: string, cause: unknown, why?: string): ClientError {
@@ -87,16 +87,36 @@ export class NodeFileSource implements UploadSource {
     const spare = this.#spare.findIndex((buffer) => buffer.length === length);
     const buffer = spare >= 0 ? (this.#spare.splice(spare, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(length);
     this.#lent.add(buffer);
+    await this.#fill(buffer, start);
+    return buffer;
+  }
+
+  range(start: number, end: number): SourceRange {
+    const size = Math.max(0, Math.min(end, this.size) - start);
+    return {
+      size,
+      readInto: (into, offset) => {
+        if (offset < 0 || offset + into.length > size) {
+          return Promise.reject(
+            new RangeError(`bytes ${offset}+${into.length} are outside a range of ${size}`),
+          );
+        }
+        return this.#fill(into, start + offset);
+      },
+    };
+  }
+
+  /** Fills `into` with the file's bytes from `position` on. */
+  async #fill(into: Uint8Array, position: number): Promise<void> {
     try {
       const handle = await this.#open();
       let filled = 0;
-      while (filled < length) {
-        const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
+      while (filled < into.length) {
+        const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
         if (bytesRead === 0)
           throw unreadable(this.path, undefined, 'it is shorter than when the upload started');
         filled += bytesRead;
       }
-      return buffer;
     } catch (error) {
       if (isClientError(error)) throw error;
       throw unreadable(this.path, error);
