@@ -8,7 +8,7 @@
  * A `SourceRange` body (a part of a file) is read as it goes out, 1 MiB at a time, into buffers
  * this client keeps and reuses (the most recently freed first, likely still in the CPU's cache);
  * the next read runs while the last one is written. Copying a file's pages into part-sized buffers
- * cost the Node client about three times the CPU of these small ones while an upload kept both
+ * cost the Node client four to five times the CPU of these small ones while an upload kept both
  * cores busy.
  */
 import http from 'node:http';
