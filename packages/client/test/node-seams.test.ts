@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SourceRange } from '../src/core/seams.ts';
 import { BlobSource, BytesSource, type ClientError, ClientError as ClientErrorClass } from '../src/index.ts';
 import {
@@ -31,13 +32,24 @@ const request = (url: string, overrides: object = {}) => ({
 describe('Node HTTP client', () => {
   let server: Server;
   let origin: string;
+  /** Bytes the server got of the last request whose connection closed before its body's end. */
+  let cut: number | undefined;
   const http = createNodeHttpClient();
 
   before(async () => {
     server = createServer((req, res) => {
       if (req.url === '/silent') return; // never answers
+      if (req.url === '/refuse') {
+        // Answers before reading the body, then reads and drops it.
+        res.writeHead(413).end('too big');
+        req.resume();
+        return;
+      }
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('close', () => {
+        cut = req.complete ? undefined : Buffer.concat(chunks).length;
+      });
       req.on('end', () => {
         const got = Buffer.concat(chunks);
         res.writeHead(201, { 'x-got': String(got.length), 'x-sha256': sha256(got) }).end('ok');
@@ -77,12 +89,13 @@ describe('Node HTTP client', () => {
   });
 
   /** A `SourceRange` over `bytes` that records its reads and can fail at one offset. */
-  function recordedRange(bytes: Buffer, failAt?: number) {
+  function recordedRange(bytes: Buffer, failAt?: number, delayMs = 0) {
     const reads: { offset: number; length: number; buffer: ArrayBufferLike }[] = [];
     const range: SourceRange = {
       size: bytes.length,
       async readInto(into, offset) {
         reads.push({ offset, length: into.length, buffer: into.buffer });
+        if (delayMs > 0) await sleep(delayMs);
         if (offset === failAt) {
           throw new ClientErrorClass('ERR_SOURCE_UNREADABLE', { message: 'the file went away' });
         }
@@ -124,11 +137,30 @@ describe('Node HTTP client', () => {
   it('a SourceRange that fails mid-body rejects with its error; the connection is dropped, the client goes on', async () => {
     const bytes = randomBytes(3 * MiB);
     const failing = recordedRange(bytes, 2 * MiB);
+    cut = undefined;
     await assert.rejects(http.request(request(`${origin}/echo`, { body: failing.range })), {
       code: 'ERR_SOURCE_UNREADABLE',
     });
+    for (let waited = 0; cut === undefined && waited < 2000; waited += 10) await sleep(10);
+    assert.ok(
+      cut !== undefined && cut <= 2 * MiB,
+      `the server saw the request cut after at most the 2 MiB read (${cut})`,
+    );
     const response = await http.request(request(`${origin}/echo`, { body: recordedRange(bytes).range }));
     assert.equal(response.headers['x-sha256'], sha256(bytes));
+  });
+
+  it('a SourceRange stops being read and sent once the server answered early', async () => {
+    const bytes = randomBytes(8 * MiB);
+    const slow = recordedRange(bytes, undefined, 50);
+    const response = await http.request(request(`${origin}/refuse`, { body: slow.range }));
+    assert.equal(response.status, 413);
+    assert.equal(response.body, 'too big');
+    // Time enough to read every piece, had the sending gone on.
+    await sleep(600);
+    assert.ok(slow.reads.length < 8, `read ${slow.reads.length} of 8 pieces`);
+    const after = await http.request(request(`${origin}/echo`, { body: recordedRange(bytes).range }));
+    assert.equal(after.headers['x-sha256'], sha256(bytes));
   });
 
   it('a refused connection is ERR_NETWORK (retryable)', async () => {

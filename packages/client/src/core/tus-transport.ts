@@ -97,11 +97,11 @@ export function createTusTransport(): Transport {
     return formatMetadata(metadata);
   }
 
+  /** The `Upload-Checksum` header of a chunk's bytes (where `useChecksum`). */
   async function checksumHeader(
     context: TransportContext,
     body: Uint8Array | Blob,
   ): Promise<Record<string, string>> {
-    if (!(await useChecksum(context))) return {};
     return { 'upload-checksum': `sha256 ${bytesToBase64(await context.hasher.digest(body))}` };
   }
 
@@ -146,7 +146,7 @@ export function createTusTransport(): Transport {
       ) {
         body = await readBody(context, 0, context.planner.end(0, source.size), context.signal);
         headers['content-type'] = OCTET_STREAM;
-        Object.assign(headers, await checksumHeader(context, body));
+        if (await useChecksum(context)) Object.assign(headers, await checksumHeader(context, body));
       }
 
       // A creation request with bytes, once sent, runs to its answer even when the upload is paused

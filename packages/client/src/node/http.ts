@@ -15,6 +15,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ClientError } from '../core/errors.ts';
 import {
+  bodyBytes,
   bodySize,
   type HttpClient,
   type HttpRequest,
@@ -56,9 +57,7 @@ export function createNodeHttpClient(options: NodeHttpOptions = {}): HttpClient 
   return {
     async request(request) {
       // This seam does not declare `sendsBlobs`, so bodies come as bytes; a `Blob` is read whole.
-      if (request.body instanceof Blob) {
-        request = { ...request, body: new Uint8Array(await request.body.arrayBuffer()) };
-      }
+      if (request.body instanceof Blob) request = { ...request, body: await bodyBytes(request.body) };
       return send(
         request,
         request.url.startsWith('https:') ? https : http,
@@ -213,7 +212,8 @@ async function writeRange(
   buffers: ReadBuffers,
   writeAll: (bytes: Buffer, written: () => void) => Promise<boolean>,
 ): Promise<boolean> {
-  const readAt = async (offset: number): Promise<Buffer> => {
+  /** Reads the piece at `offset` into a buffer of `buffers`; resolves with the buffer and the piece. */
+  const readAt = async (offset: number): Promise<{ buffer: Buffer; piece: Buffer }> => {
     const buffer = buffers.take();
     const piece = buffer.subarray(0, Math.min(READ_BYTES, range.size - offset));
     try {
@@ -222,22 +222,21 @@ async function writeRange(
       buffers.give(buffer);
       throw error;
     }
-    return piece;
+    return { buffer, piece };
   };
-  let next: Promise<Buffer> | undefined = readAt(0);
+  let next: ReturnType<typeof readAt> | undefined = readAt(0);
   try {
     for (let offset = 0; next !== undefined; ) {
-      const piece: Buffer = await next;
+      const { buffer, piece } = await next;
       offset += piece.length;
       next = offset < range.size ? readAt(offset) : undefined;
-      const whole = Buffer.from(piece.buffer, 0, READ_BYTES);
-      if (!(await writeAll(piece, () => buffers.give(whole)))) return false;
+      if (!(await writeAll(piece, () => buffers.give(buffer)))) return false;
     }
     return true;
   } finally {
     // Stopped early: the read under way finishes on its own; its buffer is reused, its error dropped.
     next?.then(
-      (piece) => buffers.give(Buffer.from(piece.buffer, 0, READ_BYTES)),
+      ({ buffer }) => buffers.give(buffer),
       () => {},
     );
   }
